@@ -1,0 +1,211 @@
+//! Command-line interface: argument definitions and how flags override the settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::clean::Returns;
+use crate::rfm::Frequency;
+use crate::settings::{OutputFormat, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rfm-agent",
+    version,
+    about = "Turns an online shop's transactions into RFM customer segments",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Settings file (TOML), layered over config/default.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest, clean, compute RFM and cluster customers (the built-in sample if no --input).
+    Segment(SegmentArgs),
+    /// Write the built-in sample transactions (.csv, .csv.gz, .xlsx or .parquet).
+    Sample(SampleArgs),
+    /// Convert a transactions file to .csv, .csv.gz, .xlsx or .parquet (UCI layout kept).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FrequencyArg {
+    Invoices,
+    Lines,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReturnsArg {
+    Drop,
+    Net,
+}
+
+/// Where and how to read transactions.
+#[derive(Debug, Args, Default)]
+pub struct InputArgs {
+    /// Transactions file: .csv/.tsv/.txt (optionally .gz), .xlsx or .parquet.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// File type when the extension does not tell: csv, xlsx or parquet.
+    #[arg(long, value_name = "FORMAT")]
+    pub format_in: Option<String>,
+    /// CSV delimiter: auto, ",", ";", tab, "|" or whitespace.
+    #[arg(long, value_name = "DELIM")]
+    pub delimiter: Option<String>,
+    /// Text encoding: auto, utf-8 or latin1.
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<String>,
+    /// XLSX sheet (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+    /// Column mapping, e.g. customer=cust_id,date=ordered_at,amount=total,invoice=
+    #[arg(long, value_name = "MAP")]
+    pub columns: Option<String>,
+    /// Date format: auto, excel, epoch-s, epoch-ms, rfc3339 or a strftime pattern.
+    #[arg(long, value_name = "FMT")]
+    pub date_format: Option<String>,
+}
+
+/// How customers are measured and clustered.
+#[derive(Debug, Args, Default)]
+pub struct ModelArgs {
+    /// Cancellations: drop them, or net them against the customer's monetary value.
+    #[arg(long, value_enum)]
+    pub returns: Option<ReturnsArg>,
+    /// Also remove lines with a zero unit price (free items).
+    #[arg(long)]
+    pub drop_zero_price: bool,
+    /// Frequency as distinct invoices (default) or transaction lines.
+    #[arg(long, value_enum)]
+    pub frequency: Option<FrequencyArg>,
+    /// Snapshot for Recency, e.g. 2011-12-10 (default: last date + 1 day).
+    #[arg(long, value_name = "DATE")]
+    pub snapshot: Option<String>,
+    /// Number of clusters.
+    #[arg(short, long)]
+    pub k: Option<usize>,
+    /// Random seed for k-means++.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// k-means restarts.
+    #[arg(long)]
+    pub n_init: Option<usize>,
+    /// Maximum iterations per restart.
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Write customers.csv and clusters.json to this directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print: table, json or csv.
+    #[arg(short, long, value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Output file; the extension picks the format.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output file; the extension picks the format (.csv, .csv.gz, .xlsx, .parquet).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Sheet name for .xlsx output.
+    #[arg(long, default_value = "Online Retail")]
+    pub sheet_name: String,
+    /// Re-encode .csv output as Latin-1.
+    #[arg(long)]
+    pub latin1: bool,
+    /// Write customer ids as decimals (17850.0), as pandas does for columns with gaps.
+    #[arg(long)]
+    pub float_ids: bool,
+}
+
+impl InputArgs {
+    pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
+        let i = &mut s.input;
+        if let Some(p) = &self.input {
+            i.path = p.display().to_string();
+        }
+        let set = |slot: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        };
+        set(&mut i.format, &self.format_in);
+        set(&mut i.delimiter, &self.delimiter);
+        set(&mut i.encoding, &self.encoding);
+        set(&mut i.sheet, &self.sheet);
+        set(&mut i.date_format, &self.date_format);
+        if let Some(spec) = &self.columns {
+            i.columns.apply_overrides(spec)?;
+        }
+        Ok(())
+    }
+}
+
+impl ModelArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(r) = self.returns {
+            s.clean.returns = match r {
+                ReturnsArg::Drop => Returns::Drop,
+                ReturnsArg::Net => Returns::Net,
+            };
+        }
+        if self.drop_zero_price {
+            s.clean.drop_zero_price = true;
+        }
+        if let Some(f) = self.frequency {
+            s.rfm.frequency = match f {
+                FrequencyArg::Invoices => Frequency::Invoices,
+                FrequencyArg::Lines => Frequency::Lines,
+            };
+        }
+        if let Some(v) = &self.snapshot {
+            s.rfm.snapshot = v.clone();
+        }
+        let c = &mut s.cluster;
+        c.k = self.k.unwrap_or(c.k);
+        c.seed = self.seed.unwrap_or(c.seed);
+        c.n_init = self.n_init.unwrap_or(c.n_init);
+        c.max_iter = self.max_iter.unwrap_or(c.max_iter);
+    }
+}
+
+impl SegmentArgs {
+    pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
+        self.input.apply(s)?;
+        self.model.apply(s);
+        if let Some(dir) = &self.out {
+            s.output.dir = dir.display().to_string();
+        }
+        if let Some(f) = self.format {
+            s.output.format = f;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,567 @@
+//! k-means for many points in few dimensions: seeded greedy k-means++ and Lloyd iterations
+//! pruned with Hamerly's bounds, run in parallel over fixed-size chunks and reduced in chunk
+//! order, so a seed gives the same result on any number of threads. Exposed through linfa's
+//! `ParamGuard`/`Fit`/`Predict` traits; linfa-clustering's `KMeans` is the reference in tests.
+
+use linfa::prelude::*;
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, Array2, ArrayBase, Data, Ix2};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// Points per parallel work item; fixed so that results do not depend on the thread count.
+const CHUNK: usize = 4096;
+
+/// Errors from k-means parameters or fitting.
+#[derive(Debug, thiserror::Error)]
+pub enum KMeansError {
+    #[error("k must be at least 1 (got {0})")]
+    TooFewClusters(usize),
+    #[error("k = {k} is more than the {n} customers; choose k between 1 and {n}")]
+    TooManyClusters { k: usize, n: usize },
+    #[error("n_init (restarts) must be at least 1")]
+    NoRuns,
+    #[error("max_iter must be at least 1")]
+    NoIterations,
+    #[error("tolerance must be a finite number >= 0 (got {0})")]
+    Tolerance(f64),
+    #[error("the data contain NaN or infinite values")]
+    NotFinite,
+    #[error(transparent)]
+    Linfa(#[from] linfa::Error),
+}
+
+/// Validated k-means settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansValidParams {
+    n_clusters: usize,
+    n_init: usize,
+    max_iter: usize,
+    tol: f64,
+    seed: u64,
+}
+
+impl KMeansValidParams {
+    pub fn n_clusters(&self) -> usize {
+        self.n_clusters
+    }
+    pub fn n_init(&self) -> usize {
+        self.n_init
+    }
+    pub fn max_iter(&self) -> usize {
+        self.max_iter
+    }
+    pub fn tolerance(&self) -> f64 {
+        self.tol
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// k-means settings, checked by [`ParamGuard`] before fitting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansParams(KMeansValidParams);
+
+impl KMeansParams {
+    /// `k` clusters; 10 restarts, at most 300 iterations, tolerance 1e-4, seed 42.
+    pub fn new(n_clusters: usize) -> Self {
+        KMeansParams(KMeansValidParams {
+            n_clusters,
+            n_init: 10,
+            max_iter: 300,
+            tol: 1e-4,
+            seed: 42,
+        })
+    }
+    pub fn n_init(mut self, n: usize) -> Self {
+        self.0.n_init = n;
+        self
+    }
+    pub fn max_iter(mut self, n: usize) -> Self {
+        self.0.max_iter = n;
+        self
+    }
+    /// Relative tolerance: the run stops when the squared centroid shift falls below
+    /// `tol` × the mean per-feature variance (scikit-learn's rule).
+    pub fn tolerance(mut self, tol: f64) -> Self {
+        self.0.tol = tol;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+}
+
+impl ParamGuard for KMeansParams {
+    type Checked = KMeansValidParams;
+    type Error = KMeansError;
+
+    fn check_ref(&self) -> Result<&Self::Checked, Self::Error> {
+        let p = &self.0;
+        if p.n_clusters < 1 {
+            Err(KMeansError::TooFewClusters(p.n_clusters))
+        } else if p.n_init < 1 {
+            Err(KMeansError::NoRuns)
+        } else if p.max_iter < 1 {
+            Err(KMeansError::NoIterations)
+        } else if !(p.tol.is_finite() && p.tol >= 0.0) {
+            Err(KMeansError::Tolerance(p.tol))
+        } else {
+            Ok(p)
+        }
+    }
+
+    fn check(self) -> Result<Self::Checked, Self::Error> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// A fitted model: centroids plus the training labels and fit statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansModel {
+    centroids: Array2<f64>,
+    labels: Array1<usize>,
+    inertia: f64,
+    n_iter: usize,
+}
+
+impl KMeansModel {
+    pub fn centroids(&self) -> &Array2<f64> {
+        &self.centroids
+    }
+    /// Cluster of each training point.
+    pub fn labels(&self) -> &Array1<usize> {
+        &self.labels
+    }
+    /// Sum of squared distances to the closest centroid (scikit-learn's `inertia_`).
+    pub fn inertia(&self) -> f64 {
+        self.inertia
+    }
+    /// Iterations of the best restart.
+    pub fn n_iter(&self) -> usize {
+        self.n_iter
+    }
+    /// Training points per cluster, counted from the labels.
+    pub fn cluster_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![0; self.centroids.nrows()];
+        for &l in &self.labels {
+            sizes[l] += 1;
+        }
+        sizes
+    }
+}
+
+impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansValidParams {
+    type Object = KMeansModel;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<KMeansModel, KMeansError> {
+        let records = dataset.records();
+        let (n, d) = records.dim();
+        let k = self.n_clusters;
+        if k > n {
+            return Err(KMeansError::TooManyClusters { k, n });
+        }
+        let x: Vec<f64> = records.as_standard_layout().iter().copied().collect();
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(KMeansError::NotFinite);
+        }
+        let tol = self.tol * mean_variance(&x, n, d);
+        let mut master = Xoshiro256PlusPlus::seed_from_u64(self.seed);
+        let seeds: Vec<u64> = (0..self.n_init).map(|_| master.next_u64()).collect();
+        let runs: Vec<Run> = seeds
+            .par_iter()
+            .map(|&s| run_once(&x, n, d, k, self.max_iter, tol, s))
+            .collect();
+        let best = runs
+            .into_iter()
+            .reduce(|a, b| if b.inertia < a.inertia { b } else { a })
+            .expect("n_init >= 1");
+        Ok(KMeansModel {
+            centroids: Array2::from_shape_vec((k, d), best.centers).expect("k x d"),
+            labels: best.labels.into_iter().map(|l| l as usize).collect(),
+            inertia: best.inertia,
+            n_iter: best.n_iter,
+        })
+    }
+}
+
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<usize>> for KMeansModel {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<usize>) {
+        let centers: Vec<f64> = self.centroids.iter().copied().collect();
+        let d = self.centroids.ncols();
+        let rows: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+        let labels: Vec<usize> = rows
+            .par_iter()
+            .map(|p| nearest_two(p, &centers, d).0)
+            .collect();
+        for (slot, l) in y.iter_mut().zip(labels) {
+            *slot = l;
+        }
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<usize> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+fn mean_variance(x: &[f64], n: usize, d: usize) -> f64 {
+    let mut total = 0.0;
+    for j in 0..d {
+        let mean = (0..n).map(|i| x[i * d + j]).sum::<f64>() / n as f64;
+        total += (0..n).map(|i| (x[i * d + j] - mean).powi(2)).sum::<f64>() / n as f64;
+    }
+    total / d as f64
+}
+
+#[inline]
+fn dist2(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// (index of nearest centre, squared distance to it, squared distance to the second nearest).
+#[inline]
+fn nearest_two(p: &[f64], centers: &[f64], d: usize) -> (usize, f64, f64) {
+    let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
+    for (c, center) in centers.chunks_exact(d).enumerate() {
+        let dd = dist2(p, center);
+        if dd < d1 {
+            d2 = d1;
+            d1 = dd;
+            best = c;
+        } else if dd < d2 {
+            d2 = dd;
+        }
+    }
+    (best, d1, d2)
+}
+
+struct Run {
+    centers: Vec<f64>,
+    labels: Vec<u32>,
+    inertia: f64,
+    n_iter: usize,
+}
+
+/// Greedy k-means++ (2 + ln k candidates per step, as scikit-learn).
+fn init_plus_plus(x: &[f64], n: usize, d: usize, k: usize, rng: &mut impl Rng) -> Vec<f64> {
+    let mut centers = Vec::with_capacity(k * d);
+    let first = rng.gen_range(0..n);
+    centers.extend_from_slice(&x[first * d..(first + 1) * d]);
+    let mut closest: Vec<f64> = x.par_chunks(d).map(|p| dist2(p, &centers[..d])).collect();
+    let trials = 2 + (k as f64).ln() as usize;
+    let mut cumulative = vec![0.0; n];
+    for _ in 1..k {
+        let mut acc = 0.0;
+        for (c, v) in cumulative.iter_mut().zip(&closest) {
+            acc += v;
+            *c = acc;
+        }
+        let candidates: Vec<usize> = (0..trials)
+            .map(|_| {
+                let r = rng.r#gen::<f64>() * acc;
+                cumulative.partition_point(|&c| c <= r).min(n - 1)
+            })
+            .collect();
+        // Potential after adding each candidate, summed chunk by chunk in order.
+        let partials: Vec<Vec<f64>> = x
+            .par_chunks(CHUNK * d)
+            .zip(closest.par_chunks(CHUNK))
+            .map(|(xs, cl)| {
+                let mut sums = vec![0.0; trials];
+                for (p, &c0) in xs.chunks_exact(d).zip(cl) {
+                    for (t, &cand) in candidates.iter().enumerate() {
+                        sums[t] += c0.min(dist2(p, &x[cand * d..(cand + 1) * d]));
+                    }
+                }
+                sums
+            })
+            .collect();
+        let mut totals = vec![0.0; trials];
+        for part in &partials {
+            for (t, v) in part.iter().enumerate() {
+                totals[t] += v;
+            }
+        }
+        let best = (0..trials)
+            .min_by(|&a, &b| totals[a].total_cmp(&totals[b]))
+            .unwrap_or(0);
+        let chosen = &x[candidates[best] * d..(candidates[best] + 1) * d];
+        closest
+            .par_iter_mut()
+            .zip(x.par_chunks(d))
+            .for_each(|(c, p)| *c = c.min(dist2(p, chosen)));
+        centers.extend_from_slice(chosen);
+    }
+    centers
+}
+
+/// Per-chunk statistics, reduced in chunk order.
+struct Partial {
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+    changed: usize,
+}
+
+fn reduce(parts: Vec<Partial>, k: usize, d: usize) -> Partial {
+    let mut total = Partial {
+        sums: vec![0.0; k * d],
+        counts: vec![0; k],
+        changed: 0,
+    };
+    for p in parts {
+        for (a, b) in total.sums.iter_mut().zip(&p.sums) {
+            *a += b;
+        }
+        for (a, b) in total.counts.iter_mut().zip(&p.counts) {
+            *a += b;
+        }
+        total.changed += p.changed;
+    }
+    total
+}
+
+/// What the assignment step needs to skip points: each centre's last shift, the two
+/// largest shifts, and half the distance from each centre to its nearest other centre.
+struct Bounds {
+    shift: Vec<f64>,
+    max_shift: f64,
+    max_shift_at: usize,
+    second_shift: f64,
+    half_gap: Vec<f64>,
+}
+
+impl Bounds {
+    fn new(k: usize) -> Bounds {
+        Bounds {
+            shift: vec![0.0; k],
+            max_shift: 0.0,
+            max_shift_at: usize::MAX,
+            second_shift: 0.0,
+            half_gap: vec![0.0; k],
+        }
+    }
+
+    /// Recomputes the shift maxima and centre gaps after the centres moved by `shift`.
+    fn update(&mut self, centers: &[f64], d: usize) {
+        let k = self.shift.len();
+        (self.max_shift, self.max_shift_at, self.second_shift) = (0.0, usize::MAX, 0.0);
+        for (c, &s) in self.shift.iter().enumerate() {
+            if s > self.max_shift {
+                self.second_shift = self.max_shift;
+                self.max_shift = s;
+                self.max_shift_at = c;
+            } else if s > self.second_shift {
+                self.second_shift = s;
+            }
+        }
+        for c in 0..k {
+            let mut nearest = f64::INFINITY;
+            for o in (0..k).filter(|&o| o != c) {
+                nearest = nearest.min(dist2(
+                    &centers[c * d..(c + 1) * d],
+                    &centers[o * d..(o + 1) * d],
+                ));
+            }
+            self.half_gap[c] = 0.5 * nearest.sqrt();
+        }
+    }
+}
+
+/// One assignment step (Hamerly): moves the bounds by the centre shifts, recomputes
+/// distances only where the bounds cannot prove the label unchanged, and sums the points
+/// per cluster for the next update step.
+#[allow(clippy::too_many_arguments)]
+fn assign(
+    x: &[f64],
+    d: usize,
+    centers: &[f64],
+    labels: &mut [u32],
+    upper: &mut [f64],
+    lower: &mut [f64],
+    b: &Bounds,
+) -> Partial {
+    let k = b.shift.len();
+    let parts: Vec<Partial> = x
+        .par_chunks(CHUNK * d)
+        .zip(labels.par_chunks_mut(CHUNK))
+        .zip(upper.par_chunks_mut(CHUNK))
+        .zip(lower.par_chunks_mut(CHUNK))
+        .map(|(((xs, ls), us), lo)| {
+            let mut part = Partial {
+                sums: vec![0.0; k * d],
+                counts: vec![0; k],
+                changed: 0,
+            };
+            for (i, p) in xs.chunks_exact(d).enumerate() {
+                let mut a = ls[i] as usize;
+                us[i] += b.shift[a];
+                lo[i] -= if a == b.max_shift_at {
+                    b.second_shift
+                } else {
+                    b.max_shift
+                };
+                let bound = b.half_gap[a].max(lo[i]);
+                if us[i] > bound {
+                    us[i] = dist2(p, &centers[a * d..(a + 1) * d]).sqrt();
+                    if us[i] > bound {
+                        let (best, d1, d2) = nearest_two(p, centers, d);
+                        if best != a {
+                            part.changed += 1;
+                            a = best;
+                            ls[i] = best as u32;
+                        }
+                        us[i] = d1.sqrt();
+                        lo[i] = d2.sqrt();
+                    }
+                }
+                part.counts[a] += 1;
+                for j in 0..d {
+                    part.sums[a * d + j] += p[j];
+                }
+            }
+            part
+        })
+        .collect();
+    reduce(parts, k, d)
+}
+
+fn run_once(x: &[f64], n: usize, d: usize, k: usize, max_iter: usize, tol: f64, seed: u64) -> Run {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut centers = init_plus_plus(x, n, d, k, &mut rng);
+    // Infinite bounds: the first assignment computes every distance.
+    let mut labels = vec![0u32; n];
+    let mut upper = vec![f64::INFINITY; n];
+    let mut lower = vec![f64::NEG_INFINITY; n];
+    let mut bounds = Bounds::new(k);
+    let mut stats = assign(x, d, &centers, &mut labels, &mut upper, &mut lower, &bounds);
+    let mut n_iter = 0;
+    while n_iter < max_iter {
+        n_iter += 1;
+        // Update step: move centres to the mean of their points (empty clusters stay put).
+        let mut shift_total = 0.0;
+        for c in 0..k {
+            bounds.shift[c] = 0.0;
+            if stats.counts[c] == 0 {
+                continue;
+            }
+            let mut s2 = 0.0;
+            for j in 0..d {
+                let new = stats.sums[c * d + j] / stats.counts[c] as f64;
+                s2 += (new - centers[c * d + j]).powi(2);
+                centers[c * d + j] = new;
+            }
+            bounds.shift[c] = s2.sqrt();
+            shift_total += s2;
+        }
+        bounds.update(&centers, d);
+        stats = assign(x, d, &centers, &mut labels, &mut upper, &mut lower, &bounds);
+        if stats.changed == 0 || shift_total <= tol {
+            break;
+        }
+    }
+    let inertia_parts: Vec<f64> = x
+        .par_chunks(CHUNK * d)
+        .zip(labels.par_chunks(CHUNK))
+        .map(|(xs, ls)| {
+            xs.chunks_exact(d)
+                .zip(ls)
+                .map(|(p, &l)| dist2(p, &centers[l as usize * d..(l as usize + 1) * d]))
+                .sum::<f64>()
+        })
+        .collect();
+    Run {
+        centers,
+        labels,
+        inertia: inertia_parts.iter().sum(),
+        n_iter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::DatasetBase;
+    use ndarray::Array2;
+
+    /// Three well-separated blobs, deterministic.
+    fn blobs(n_per: usize) -> Array2<f64> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let centres = [[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 6.0, 6.0]];
+        let mut data = Vec::new();
+        for c in centres {
+            for _ in 0..n_per {
+                for v in c {
+                    data.push(v + rng.r#gen::<f64>() - 0.5);
+                }
+            }
+        }
+        Array2::from_shape_vec((3 * n_per, 3), data).unwrap()
+    }
+
+    #[test]
+    fn params_are_validated() {
+        assert!(matches!(
+            KMeansParams::new(0).check(),
+            Err(KMeansError::TooFewClusters(0))
+        ));
+        assert!(matches!(
+            KMeansParams::new(2).n_init(0).check(),
+            Err(KMeansError::NoRuns)
+        ));
+        assert!(KMeansParams::new(2).tolerance(f64::NAN).check().is_err());
+        let data = DatasetBase::from(blobs(2));
+        let err = KMeansParams::new(7).fit(&data).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("k = 7 is more than the 6 customers"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn agrees_with_linfa_clustering() {
+        let x = blobs(400);
+        let ours = KMeansParams::new(3)
+            .seed(1)
+            .fit(&DatasetBase::from(x.clone()))
+            .unwrap();
+        let theirs =
+            linfa_clustering::KMeans::params_with_rng(3, Xoshiro256PlusPlus::seed_from_u64(1))
+                .n_runs(10)
+                .tolerance(1e-8)
+                .fit(&DatasetBase::from(x.clone()))
+                .unwrap();
+        let their_labels: Array1<usize> = theirs.predict(&x);
+        // Same partition up to renaming of clusters.
+        let mut mapping = std::collections::HashMap::new();
+        for (a, b) in ours.labels().iter().zip(their_labels.iter()) {
+            assert_eq!(*mapping.entry(*a).or_insert(*b), *b);
+        }
+        // linfa's inertia() is the mean squared distance.
+        let their_sum = theirs.inertia() * x.nrows() as f64;
+        assert!((ours.inertia() - their_sum).abs() / their_sum < 1e-9);
+        let predicted: Array1<usize> = ours.predict(&x);
+        assert_eq!(&predicted, ours.labels());
+    }
+
+    #[test]
+    fn same_result_on_any_thread_count() {
+        let x = blobs(3000); // several chunks
+        let fit = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    KMeansParams::new(4)
+                        .fit(&DatasetBase::from(x.clone()))
+                        .unwrap()
+                })
+        };
+        assert_eq!(fit(1), fit(3));
+    }
+}

@@ -1,0 +1,398 @@
+//! Date parsing: detects the format of a date column (ISO 8601, M/D/YYYY H:MM, D/M/YYYY,
+//! YYYYMMDD, Excel serial numbers, epoch numbers, native timestamps) and converts it to
+//! milliseconds since 1970-01-01 (wall-clock time, no time zone).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+const MS_PER_DAY: f64 = 86_400_000.0;
+/// Days from Excel's day 0 (1899-12-30, 1900 date system) to 1970-01-01.
+const EXCEL_EPOCH_OFFSET_DAYS: f64 = 25_569.0;
+
+pub fn excel_serial_to_millis(serial: f64) -> i64 {
+    ((serial - EXCEL_EPOCH_OFFSET_DAYS) * MS_PER_DAY).round() as i64
+}
+
+/// A way of reading dates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DateFormat {
+    /// A chrono `strftime` pattern; date-only patterns mean midnight.
+    Pattern(String),
+    /// RFC 3339 / ISO 8601 with an offset or `Z`; converted to UTC.
+    Rfc3339,
+    ExcelSerial,
+    EpochSeconds,
+    EpochMillis,
+    /// Timestamps typed by the file itself (Parquet, XLSX date cells).
+    Native,
+}
+
+impl DateFormat {
+    /// Parses a `--date-format` value: `excel`, `epoch-s`, `epoch-ms`, `rfc3339` or a pattern.
+    pub fn from_option(s: &str) -> DateFormat {
+        match s.to_ascii_lowercase().as_str() {
+            "excel" | "serial" => DateFormat::ExcelSerial,
+            "epoch" | "epoch-s" | "unix" => DateFormat::EpochSeconds,
+            "epoch-ms" => DateFormat::EpochMillis,
+            "rfc3339" | "iso" => DateFormat::Rfc3339,
+            _ => DateFormat::Pattern(s.to_string()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            DateFormat::Pattern(p) => p.clone(),
+            DateFormat::Rfc3339 => "rfc3339".into(),
+            DateFormat::ExcelSerial => "excel serial".into(),
+            DateFormat::EpochSeconds => "epoch seconds".into(),
+            DateFormat::EpochMillis => "epoch milliseconds".into(),
+            DateFormat::Native => "native timestamp".into(),
+        }
+    }
+
+    /// Parses one text value.
+    pub fn parse(&self, s: &str) -> Option<i64> {
+        let s = s.trim();
+        match self {
+            DateFormat::Pattern(p) => parse_pattern(s, p),
+            DateFormat::Rfc3339 => DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.timestamp_millis()),
+            DateFormat::Native => None,
+            _ => s.parse::<f64>().ok().and_then(|v| self.from_number(v)),
+        }
+    }
+
+    fn from_number(&self, v: f64) -> Option<i64> {
+        if !v.is_finite() {
+            return None;
+        }
+        match self {
+            DateFormat::ExcelSerial if (1.0..=2_958_465.0).contains(&v) => {
+                Some(excel_serial_to_millis(v))
+            }
+            DateFormat::EpochSeconds => Some((v * 1000.0).round() as i64),
+            DateFormat::EpochMillis => Some(v.round() as i64),
+            DateFormat::Pattern(p) if v.fract() == 0.0 => {
+                parse_pattern(&format!("{}", v as i64), p)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn parse_pattern(s: &str, pattern: &str) -> Option<i64> {
+    let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X"]
+        .iter()
+        .any(|t| pattern.contains(t));
+    if has_time {
+        NaiveDateTime::parse_from_str(s, pattern)
+            .ok()
+            .map(|d| d.and_utc().timestamp_millis())
+    } else {
+        NaiveDate::parse_from_str(s, pattern)
+            .ok()
+            .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis())
+    }
+}
+
+/// Candidate text formats, in order of preference (month/day before day/month on a tie).
+const TEXT_PATTERNS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y%m%d",
+];
+
+/// The parsed column: one value per row, `None` where the text did not parse.
+pub struct ParsedDates {
+    pub millis: Vec<Option<i64>>,
+    pub format: DateFormat,
+    /// Set when day/month order could not be told from the data.
+    pub ambiguous: bool,
+}
+
+/// Errors from date detection.
+#[derive(Debug, thiserror::Error)]
+pub enum DateError {
+    #[error(
+        "column `{column}`: cannot recognise the date format (examples: {examples}); pass --date-format, e.g. '%d/%m/%Y %H:%M', 'excel' or 'epoch-s'"
+    )]
+    Unrecognised { column: String, examples: String },
+    #[error(
+        "column `{column}` has type {dtype}, which is not a date; map the date column with --columns date=…"
+    )]
+    Type { column: String, dtype: String },
+}
+
+/// Converts a date column to milliseconds, detecting the format unless `forced`.
+pub fn parse_column(
+    series: &Series,
+    column: &str,
+    forced: Option<&DateFormat>,
+) -> Result<ParsedDates, DateError> {
+    match series.dtype() {
+        DataType::String => parse_text(series.str().expect("string column"), column, forced),
+        DataType::Datetime(_, _) | DataType::Date => {
+            let ms = series
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .and_then(|s| s.cast(&DataType::Int64))
+                .map_err(|_| type_error(series, column))?;
+            let millis = ms.i64().expect("i64").iter().collect();
+            Ok(ParsedDates {
+                millis,
+                format: DateFormat::Native,
+                ambiguous: false,
+            })
+        }
+        dt if dt.is_primitive_numeric() => {
+            let values = series
+                .cast(&DataType::Float64)
+                .map_err(|_| type_error(series, column))?;
+            let values = values.f64().expect("f64");
+            let format = match forced {
+                Some(f) => f.clone(),
+                None => guess_numeric(values.iter().flatten()),
+            };
+            let millis = values
+                .iter()
+                .map(|v| v.and_then(|v| format.from_number(v)))
+                .collect();
+            Ok(ParsedDates {
+                millis,
+                format,
+                ambiguous: false,
+            })
+        }
+        _ => Err(type_error(series, column)),
+    }
+}
+
+fn type_error(series: &Series, column: &str) -> DateError {
+    DateError::Type {
+        column: column.to_string(),
+        dtype: series.dtype().to_string(),
+    }
+}
+
+/// Numbers: 8-digit YYYYMMDD, epoch milliseconds or seconds, else Excel serial days.
+fn guess_numeric(values: impl Iterator<Item = f64>) -> DateFormat {
+    let (mut all_ymd, mut min, mut max, mut any) = (true, f64::MAX, f64::MIN, false);
+    for v in values {
+        any = true;
+        min = min.min(v);
+        max = max.max(v);
+        all_ymd &= v.fract() == 0.0 && (18_000_101.0..=21_001_231.0).contains(&v);
+    }
+    if any && all_ymd {
+        DateFormat::Pattern("%Y%m%d".into())
+    } else if min >= 1e11 {
+        DateFormat::EpochMillis
+    } else if min >= 1e8 && max < 1e11 {
+        DateFormat::EpochSeconds
+    } else {
+        DateFormat::ExcelSerial
+    }
+}
+
+fn parse_text(
+    col: &StringChunked,
+    column: &str,
+    forced: Option<&DateFormat>,
+) -> Result<ParsedDates, DateError> {
+    // Parse each distinct text once: exports repeat timestamps heavily.
+    let mut distinct: FxHashMap<&str, Option<i64>> = FxHashMap::default();
+    for v in col.iter().flatten() {
+        distinct.entry(v).or_insert(None);
+    }
+    let values: Vec<&str> = distinct.keys().copied().collect();
+    let (format, ambiguous) = match forced {
+        Some(f) => (f.clone(), false),
+        None => detect_text(&values, column)?,
+    };
+    for (k, v) in distinct.iter_mut() {
+        *v = format.parse(k);
+    }
+    let millis = col.iter().map(|v| v.and_then(|v| distinct[v])).collect();
+    Ok(ParsedDates {
+        millis,
+        format,
+        ambiguous,
+    })
+}
+
+fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), DateError> {
+    let mut candidates: Vec<DateFormat> = TEXT_PATTERNS
+        .iter()
+        .map(|p| DateFormat::Pattern(p.to_string()))
+        .collect();
+    candidates.push(DateFormat::Rfc3339);
+    candidates.push(DateFormat::ExcelSerial);
+    // Numbers written as text: YYYYMMDD is a pattern above; epoch and serial numbers here.
+    let numeric: Vec<f64> = values
+        .iter()
+        .take(2000)
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .collect();
+    if !numeric.is_empty() && numeric.len() == values.len().min(2000) {
+        let guess = guess_numeric(numeric.into_iter());
+        candidates.retain(|c| *c != guess);
+        candidates.insert(0, guess);
+    }
+    // Shortlist on a sample, then count successes over every distinct value.
+    let sample: Vec<&str> = values.iter().take(500).copied().collect();
+    let shortlist: Vec<DateFormat> = candidates
+        .into_iter()
+        .filter(|f| {
+            let ok = sample.iter().filter(|v| f.parse(v).is_some()).count();
+            ok * 10 >= sample.len() * 9
+        })
+        .collect();
+    let mut best: Option<(usize, &DateFormat)> = None;
+    let mut scores = Vec::new();
+    for f in &shortlist {
+        let ok = values.iter().filter(|v| f.parse(v).is_some()).count();
+        scores.push((f, ok));
+        if best.is_none_or(|(b, _)| ok > b) {
+            best = Some((ok, f));
+        }
+    }
+    match best {
+        Some((ok, f)) if ok * 2 >= values.len() && ok > 0 => {
+            let ambiguous = day_month_twin(f)
+                .is_some_and(|twin| scores.iter().any(|(g, n)| **g == twin && *n == ok));
+            Ok((f.clone(), ambiguous))
+        }
+        _ => Err(DateError::Unrecognised {
+            column: column.to_string(),
+            examples: values
+                .iter()
+                .take(3)
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The same pattern with day and month swapped.
+fn day_month_twin(f: &DateFormat) -> Option<DateFormat> {
+    match f {
+        DateFormat::Pattern(p) if p.starts_with("%m/%d") => {
+            Some(DateFormat::Pattern(p.replacen("%m/%d", "%d/%m", 1)))
+        }
+        DateFormat::Pattern(p) if p.starts_with("%d/%m") => {
+            Some(DateFormat::Pattern(p.replacen("%d/%m", "%m/%d", 1)))
+        }
+        _ => None,
+    }
+}
+
+/// Formats milliseconds as `YYYY-MM-DD HH:MM:SS`.
+pub fn format_millis(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|d| d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Parses a `--snapshot` value: a date or date-time in any of the text formats above.
+pub fn parse_snapshot(s: &str) -> Option<i64> {
+    let f = detect_text(&[s], "--snapshot").ok()?.0;
+    f.parse(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(values: &[&str]) -> Series {
+        Series::new(
+            "d".into(),
+            values.iter().map(|v| Some(*v)).collect::<Vec<_>>(),
+        )
+    }
+
+    fn ms(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn us_dates_are_month_first_and_unpadded() {
+        let p = parse_column(&text(&["12/1/2010 8:26", "1/13/2011 14:05"]), "d", None).unwrap();
+        assert_eq!(
+            p.millis,
+            vec![Some(ms(2010, 12, 1, 8, 26)), Some(ms(2011, 1, 13, 14, 5))]
+        );
+        assert!(!p.ambiguous);
+    }
+
+    #[test]
+    fn day_first_is_detected_and_ties_are_flagged() {
+        let p = parse_column(&text(&["13/1/2011 10:00", "2/1/2011 10:00"]), "d", None).unwrap();
+        assert_eq!(p.millis[1], Some(ms(2011, 1, 2, 10, 0)));
+        let tie = parse_column(&text(&["1/2/2011 10:00"]), "d", None).unwrap();
+        assert!(tie.ambiguous);
+        assert_eq!(tie.millis[0], Some(ms(2011, 1, 2, 10, 0)));
+    }
+
+    #[test]
+    fn iso_compact_excel_and_epoch() {
+        let iso = parse_column(
+            &text(&["2011-12-09T12:50:00", "2011-12-09 12:50:00.5"]),
+            "d",
+            None,
+        );
+        assert_eq!(iso.unwrap().millis[0], Some(ms(2011, 12, 9, 12, 50)));
+        let ymd = parse_column(&text(&["20111209", "20101201"]), "d", None).unwrap();
+        assert_eq!(ymd.millis[0], Some(ms(2011, 12, 9, 0, 0)));
+        let serial = Series::new("d".into(), &[40886.5347222222f64]);
+        let p = parse_column(&serial, "d", None).unwrap();
+        assert_eq!(p.format, DateFormat::ExcelSerial);
+        assert!((p.millis[0].unwrap() - ms(2011, 12, 9, 12, 50)).abs() < 1000);
+        let epoch = Series::new("d".into(), &[1_323_435_000i64]);
+        assert_eq!(
+            parse_column(&epoch, "d", None).unwrap().millis[0],
+            Some(1_323_435_000_000)
+        );
+        let z = parse_column(&text(&["2011-12-09T12:50:00Z"]), "d", None).unwrap();
+        assert_eq!(z.millis[0], Some(ms(2011, 12, 9, 12, 50)));
+    }
+
+    #[test]
+    fn bad_values_are_none_and_garbage_is_an_error() {
+        let p = parse_column(&text(&["2011-12-09", "2011-12-10", "soon"]), "d", None).unwrap();
+        assert_eq!(p.millis[2], None);
+        let err = parse_column(&text(&["soon", "later"]), "when", None).unwrap_err();
+        assert!(err.to_string().contains("`when`") && err.to_string().contains("--date-format"));
+    }
+
+    #[test]
+    fn snapshot_accepts_dates_and_times() {
+        assert_eq!(parse_snapshot("2011-12-10"), Some(ms(2011, 12, 10, 0, 0)));
+        assert_eq!(
+            parse_snapshot("2011-12-10 12:50"),
+            Some(ms(2011, 12, 10, 12, 50))
+        );
+        assert_eq!(parse_snapshot("tomorrow"), None);
+    }
+}

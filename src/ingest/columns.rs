@@ -1,0 +1,277 @@
+//! Column mapping: which header in the file plays which role (customer, invoice, date, …).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::IngestError;
+
+/// The roles a column can play in a transactions file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Customer,
+    Invoice,
+    Date,
+    Quantity,
+    Price,
+    Amount,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Customer,
+        Role::Invoice,
+        Role::Date,
+        Role::Quantity,
+        Role::Price,
+        Role::Amount,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Invoice => "invoice",
+            Role::Date => "date",
+            Role::Quantity => "quantity",
+            Role::Price => "price",
+            Role::Amount => "amount",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.key() == key)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Header names for each role. An empty name means "not in this file".
+/// Defaults follow the UCI "Online Retail" layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ColumnMap {
+    pub customer: String,
+    pub invoice: String,
+    pub date: String,
+    pub quantity: String,
+    pub price: String,
+    pub amount: String,
+}
+
+impl Default for ColumnMap {
+    fn default() -> Self {
+        ColumnMap {
+            customer: "CustomerID".into(),
+            invoice: "InvoiceNo".into(),
+            date: "InvoiceDate".into(),
+            quantity: "Quantity".into(),
+            price: "UnitPrice".into(),
+            amount: String::new(),
+        }
+    }
+}
+
+impl ColumnMap {
+    pub fn get(&self, role: Role) -> &str {
+        match role {
+            Role::Customer => &self.customer,
+            Role::Invoice => &self.invoice,
+            Role::Date => &self.date,
+            Role::Quantity => &self.quantity,
+            Role::Price => &self.price,
+            Role::Amount => &self.amount,
+        }
+    }
+
+    fn slot(&mut self, role: Role) -> &mut String {
+        match role {
+            Role::Customer => &mut self.customer,
+            Role::Invoice => &mut self.invoice,
+            Role::Date => &mut self.date,
+            Role::Quantity => &mut self.quantity,
+            Role::Price => &mut self.price,
+            Role::Amount => &mut self.amount,
+        }
+    }
+
+    /// Applies a `--columns` override such as `customer=cust_id,amount=Total,invoice=`.
+    /// An empty value (or `none`) marks the role as absent from the file.
+    pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                format!("`--columns` entry `{part}` is not ROLE=COLUMN (e.g. customer=CustomerID)")
+            })?;
+            let role = Role::from_key(key.trim().to_ascii_lowercase().as_str()).ok_or_else(|| {
+                format!(
+                    "`--columns` has unknown role `{}`; roles are customer, invoice, date, quantity, price, amount",
+                    key.trim()
+                )
+            })?;
+            let value = value.trim();
+            *self.slot(role) = if value.eq_ignore_ascii_case("none") {
+                String::new()
+            } else {
+                value.to_string()
+            };
+        }
+        // An amount column replaces quantity × price unless those were named explicitly too.
+        if !self.amount.is_empty() && spec.contains("amount") {
+            let names_qty = spec.split(',').any(|p| p.trim().starts_with("quantity"));
+            let names_price = spec.split(',').any(|p| p.trim().starts_with("price"));
+            if !names_qty {
+                self.quantity.clear();
+            }
+            if !names_price {
+                self.price.clear();
+            }
+        }
+        Ok(())
+    }
+
+    pub fn uses_amount(&self) -> bool {
+        !self.amount.is_empty()
+    }
+}
+
+/// Normalises a header for matching: case-, space-, `_`- and `-`-insensitive.
+pub fn normalize_header(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Where each role was found: role → (column index, header as written in the file).
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub found: BTreeMap<Role, (usize, String)>,
+}
+
+impl Resolved {
+    pub fn index(&self, role: Role) -> Option<usize> {
+        self.found.get(&role).map(|(i, _)| *i)
+    }
+
+    pub fn header(&self, role: Role) -> Option<&str> {
+        self.found.get(&role).map(|(_, h)| h.as_str())
+    }
+
+    /// Role → header, for the run manifest.
+    pub fn manifest(&self) -> BTreeMap<String, String> {
+        self.found
+            .iter()
+            .map(|(r, (_, h))| (r.key().to_string(), h.clone()))
+            .collect()
+    }
+}
+
+/// Finds every mapped role among `headers`. Customer and date are required, and either
+/// quantity and price or amount. The invoice column is optional: without it each row is
+/// one purchase.
+pub fn resolve(map: &ColumnMap, headers: &[String], file: &str) -> Result<Resolved, IngestError> {
+    let normalized: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
+    let mut resolved = Resolved::default();
+    let mut missing = Vec::new();
+    let amount_mode = map.uses_amount();
+    for role in Role::ALL {
+        let wanted = map.get(role);
+        if wanted.is_empty() {
+            continue;
+        }
+        let key = normalize_header(wanted);
+        match normalized.iter().position(|h| *h == key) {
+            Some(i) => {
+                resolved.found.insert(role, (i, headers[i].clone()));
+            }
+            None => {
+                let required = match role {
+                    Role::Customer | Role::Date => true,
+                    Role::Quantity | Role::Price => !amount_mode,
+                    Role::Amount => true,
+                    Role::Invoice => false,
+                };
+                if required {
+                    missing.push(format!("{role} (`{wanted}`)"));
+                } else if role == Role::Invoice {
+                    tracing::warn!(
+                        "{file}: no invoice column `{wanted}`; each row counts as one purchase"
+                    );
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(IngestError::MissingColumns {
+            path: file.to_string(),
+            missing: missing.join(", "),
+            found: headers
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn matches_case_and_space_insensitively() {
+        let h = headers(&[
+            "invoice no",
+            "CUSTOMER_ID",
+            "Invoice Date",
+            "quantity",
+            "Unit Price",
+        ]);
+        let r = resolve(&ColumnMap::default(), &h, "f.csv").unwrap();
+        assert_eq!(r.index(Role::Customer), Some(1));
+        assert_eq!(r.index(Role::Invoice), Some(0));
+        assert_eq!(r.index(Role::Price), Some(4));
+    }
+
+    #[test]
+    fn missing_required_column_lists_what_was_found() {
+        let h = headers(&["InvoiceNo", "InvoiceDate", "Quantity", "UnitPrice"]);
+        let err = resolve(&ColumnMap::default(), &h, "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("customer (`CustomerID`)"), "{err}");
+        assert!(err.contains("`InvoiceDate`"), "{err}");
+        assert!(err.contains("--columns"), "{err}");
+    }
+
+    #[test]
+    fn amount_override_drops_quantity_and_price() {
+        let mut m = ColumnMap::default();
+        m.apply_overrides("customer=client, amount=Total, invoice=none")
+            .unwrap();
+        assert_eq!(m.customer, "client");
+        assert!(m.invoice.is_empty() && m.quantity.is_empty() && m.price.is_empty());
+        let h = headers(&["client", "InvoiceDate", "total"]);
+        let r = resolve(&m, &h, "f.csv").unwrap();
+        assert_eq!(r.index(Role::Amount), Some(2));
+        assert!(
+            m.apply_overrides("colour=red")
+                .unwrap_err()
+                .contains("unknown role")
+        );
+        assert!(
+            m.apply_overrides("customer")
+                .unwrap_err()
+                .contains("ROLE=COLUMN")
+        );
+    }
+}

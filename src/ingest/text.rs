@@ -1,0 +1,420 @@
+//! Text-file plumbing for delimited input: gzip, character encoding, delimiter sniffing,
+//! whitespace-aligned layouts and a quote-aware shape check that finds ragged rows.
+
+use std::io::Read;
+
+use memchr::{memchr, memchr3};
+
+use super::IngestError;
+
+/// Character encoding of a text input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Auto,
+    Utf8,
+    Latin1,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "auto" | "" => Some(Encoding::Auto),
+            "utf8" => Some(Encoding::Utf8),
+            "latin1" | "iso88591" | "cp1252" | "windows1252" => Some(Encoding::Latin1),
+            _ => None,
+        }
+    }
+}
+
+/// Decompresses gzip (by magic number) and decodes to UTF-8 bytes.
+/// Returns the text and the name of the encoding used.
+pub fn decode_text(
+    raw: &[u8],
+    path: &str,
+    encoding: Encoding,
+) -> Result<(Vec<u8>, &'static str), IngestError> {
+    let mut owned;
+    let mut bytes = raw;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        owned = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(raw)
+            .read_to_end(&mut owned)
+            .map_err(|e| super::corrupt(path, "gzip", e))?;
+        bytes = &owned;
+        if bytes.is_empty() {
+            return Err(IngestError::Empty { path: path.into() });
+        }
+    } else {
+        owned = Vec::new();
+    }
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let utf8_error = std::str::from_utf8(body).err();
+    match (encoding, utf8_error) {
+        (Encoding::Auto | Encoding::Utf8, None) => {
+            let text = if std::ptr::eq(bytes, owned.as_slice()) && body.len() == owned.len() {
+                std::mem::take(&mut owned)
+            } else {
+                body.to_vec()
+            };
+            Ok((text, "utf-8"))
+        }
+        (Encoding::Utf8, Some(e)) => {
+            let offset = e.valid_up_to();
+            let line = body[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(IngestError::Encoding {
+                path: path.into(),
+                offset,
+                line,
+            })
+        }
+        (Encoding::Latin1, _) | (Encoding::Auto, Some(_)) => Ok((latin1_to_utf8(body), "latin-1")),
+    }
+}
+
+fn latin1_to_utf8(bytes: &[u8]) -> Vec<u8> {
+    let extra = bytes.iter().filter(|&&b| b >= 0x80).count();
+    let mut out = Vec::with_capacity(bytes.len() + extra);
+    for &b in bytes {
+        if b < 0x80 {
+            out.push(b);
+        } else {
+            out.push(0xC0 | (b >> 6));
+            out.push(0x80 | (b & 0x3F));
+        }
+    }
+    out
+}
+
+/// How the fields of a line are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Delimited(u8),
+    /// Runs of whitespace separate fields (no field contains a space).
+    WhitespaceSplit,
+    /// Columns aligned with spaces; boundaries are the byte ranges between all-blank gaps.
+    FixedWidth,
+}
+
+impl Layout {
+    pub fn describe(&self) -> String {
+        match self {
+            Layout::Delimited(b'\t') => "tab".into(),
+            Layout::Delimited(b) => (*b as char).to_string(),
+            Layout::WhitespaceSplit => "whitespace".into(),
+            Layout::FixedWidth => "whitespace-aligned".into(),
+        }
+    }
+}
+
+const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// Sample lines (non-blank) from the start of the text.
+fn sample_lines(text: &[u8], max: usize) -> Vec<&[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+        .take(max)
+        .collect()
+}
+
+/// Counts `delim` outside double quotes in one line.
+fn count_outside_quotes(line: &[u8], delim: u8) -> usize {
+    let mut quoted = false;
+    let mut n = 0;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if b == delim && !quoted {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Picks the layout: a delimiter that appears the same number of times on (nearly) every
+/// sampled line, else whitespace-separated or whitespace-aligned columns.
+pub fn sniff_layout(text: &[u8], path: &str) -> Result<Layout, IngestError> {
+    let lines = sample_lines(text, 200);
+    if lines.is_empty() {
+        return Err(IngestError::Empty { path: path.into() });
+    }
+    let mut best: Option<(u8, usize)> = None;
+    for &d in &CANDIDATES {
+        let header = count_outside_quotes(lines[0], d);
+        if header == 0 {
+            continue;
+        }
+        let agree = lines
+            .iter()
+            .filter(|l| count_outside_quotes(l, d) == header)
+            .count();
+        if agree * 10 >= lines.len() * 9 && best.is_none_or(|(_, n)| header > n) {
+            best = Some((d, header));
+        }
+    }
+    if let Some((d, _)) = best {
+        return Ok(Layout::Delimited(d));
+    }
+    let tokens = |l: &[u8]| {
+        l.split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty())
+            .count()
+    };
+    let n = tokens(lines[0]);
+    if n >= 2 && lines.iter().all(|l| tokens(l) == n) {
+        return Ok(Layout::WhitespaceSplit);
+    }
+    if fixed_width_columns(&lines).len() >= 2 {
+        return Ok(Layout::FixedWidth);
+    }
+    Err(IngestError::Layout {
+        path: path.into(),
+        detail: "no delimiter (, ; tab |) is used consistently and the columns are not aligned"
+            .into(),
+    })
+}
+
+/// Byte ranges of the columns of aligned text: spans between positions blank on every line.
+fn fixed_width_columns(lines: &[&[u8]]) -> Vec<(usize, usize)> {
+    let width = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut blank = vec![true; width];
+    for l in lines {
+        for (i, &b) in l.iter().enumerate() {
+            if b != b' ' && b != b'\t' {
+                blank[i] = false;
+            }
+        }
+    }
+    let mut cols = Vec::new();
+    let mut start = None;
+    for (i, &is_blank) in blank.iter().enumerate() {
+        match (is_blank, start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                cols.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        cols.push((s, width));
+    }
+    cols
+}
+
+/// Rewrites whitespace-separated or aligned text as tab-separated text without quoting.
+pub fn to_tab_separated(text: &[u8], layout: Layout) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let cols = match layout {
+        Layout::FixedWidth => fixed_width_columns(&sample_lines(text, 1000)),
+        _ => Vec::new(),
+    };
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let mut first = true;
+        let mut push = |field: &[u8], out: &mut Vec<u8>| {
+            if !first {
+                out.push(b'\t');
+            }
+            first = false;
+            out.extend(field.iter().map(|&b| if b == b'"' { b'\'' } else { b }));
+        };
+        if layout == Layout::WhitespaceSplit {
+            for t in line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|t| !t.is_empty())
+            {
+                push(t, &mut out);
+            }
+        } else {
+            for (i, &(s, e)) in cols.iter().enumerate() {
+                let end = if i + 1 == cols.len() {
+                    line.len()
+                } else {
+                    e.min(line.len())
+                };
+                let field = if s < end { &line[s..end] } else { &[][..] };
+                push(field.trim_ascii(), &mut out);
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Splits the header line into names (handles quotes).
+pub fn header_fields(text: &[u8], delim: u8) -> Vec<String> {
+    let line = sample_lines(text, 1).into_iter().next().unwrap_or_default();
+    let mut fields = Vec::new();
+    let mut cur = Vec::new();
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            _ if b == delim && !quoted => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(b),
+        }
+    }
+    fields.push(cur);
+    fields
+        .into_iter()
+        .map(|f| String::from_utf8_lossy(&f).trim().to_string())
+        .collect()
+}
+
+/// Checks that every record has as many fields as the header. Returns the number of
+/// data records (blank lines are skipped, as the CSV reader does).
+pub fn check_shape(text: &[u8], delim: u8, path: &str) -> Result<usize, IngestError> {
+    let mut expected = None;
+    let mut records = 0usize;
+    let mut line = 1usize;
+    let mut record_line = 1usize;
+    let mut fields = 1usize;
+    let mut blank = true;
+    let mut pos = 0usize;
+    let mut finish = |fields: usize, blank: bool, record_line: usize| -> Result<(), IngestError> {
+        if blank {
+            return Ok(());
+        }
+        match expected {
+            None => expected = Some(fields),
+            Some(e) if e != fields => {
+                return Err(IngestError::Ragged {
+                    path: path.into(),
+                    row: records + 1,
+                    line: record_line,
+                    got: fields,
+                    expected: e,
+                });
+            }
+            Some(_) => records += 1,
+        }
+        Ok(())
+    };
+    while pos < text.len() {
+        let Some(off) = memchr3(delim, b'"', b'\n', &text[pos..]) else {
+            if text[pos..].iter().any(|b| !b.is_ascii_whitespace()) {
+                blank = false;
+            }
+            break;
+        };
+        if text[pos..pos + off]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace())
+        {
+            blank = false;
+        }
+        let at = pos + off;
+        match text[at] {
+            b'\n' => {
+                finish(fields, blank, record_line)?;
+                line += 1;
+                record_line = line;
+                fields = 1;
+                blank = true;
+                pos = at + 1;
+            }
+            b'"' => {
+                blank = false;
+                // Skip to the closing quote; "" is an escaped quote.
+                let mut q = at + 1;
+                loop {
+                    match memchr(b'"', &text[q..]) {
+                        Some(o) => {
+                            line += text[q..q + o].iter().filter(|&&b| b == b'\n').count();
+                            q += o + 1;
+                            if text.get(q) == Some(&b'"') {
+                                q += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        None => {
+                            q = text.len();
+                            break;
+                        }
+                    }
+                }
+                pos = q;
+            }
+            _ => {
+                blank = false;
+                fields += 1;
+                pos = at + 1;
+            }
+        }
+    }
+    finish(fields, blank, record_line)?;
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_is_detected_and_transcoded() {
+        let raw = b"Description\ncaf\xe9\n";
+        let (text, enc) = decode_text(raw, "f.csv", Encoding::Auto).unwrap();
+        assert_eq!(enc, "latin-1");
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "Description\ncaf\u{e9}\n"
+        );
+        let err = decode_text(raw, "f.csv", Encoding::Utf8)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("--encoding latin1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn utf8_bom_is_stripped() {
+        let (text, enc) = decode_text(b"\xEF\xBB\xBFa,b\n1,2\n", "f", Encoding::Auto).unwrap();
+        assert_eq!((text.as_slice(), enc), (&b"a,b\n1,2\n"[..], "utf-8"));
+    }
+
+    #[test]
+    fn sniffs_delimiters_ignoring_quoted_ones() {
+        let semi = b"a;b;c\n\"x;y\";2;3\n4;5;6\n";
+        assert_eq!(sniff_layout(semi, "f").unwrap(), Layout::Delimited(b';'));
+        let comma = b"a,b\n\"1;2;3\",4\n";
+        assert_eq!(sniff_layout(comma, "f").unwrap(), Layout::Delimited(b','));
+    }
+
+    #[test]
+    fn aligned_text_becomes_tab_separated() {
+        let text = b"Customer  Description          Amount\n   17850  WHITE HANGING HEART    15.30\n      12  MUG                     2.00\n";
+        assert_eq!(sniff_layout(text, "f").unwrap(), Layout::FixedWidth);
+        let tsv = to_tab_separated(text, Layout::FixedWidth);
+        assert_eq!(
+            String::from_utf8(tsv).unwrap(),
+            "Customer\tDescription\tAmount\n17850\tWHITE HANGING HEART\t15.30\n12\tMUG\t2.00\n"
+        );
+        let plain = b"id  amount\n1 2.5\n22   3\n";
+        assert_eq!(sniff_layout(plain, "f").unwrap(), Layout::WhitespaceSplit);
+        assert_eq!(
+            to_tab_separated(plain, Layout::WhitespaceSplit),
+            b"id\tamount\n1\t2.5\n22\t3\n"
+        );
+    }
+
+    #[test]
+    fn shape_check_counts_records_and_finds_ragged_rows() {
+        let ok = b"a,b,c\n1,\"x,\ny\",3\n\n4,5,6";
+        assert_eq!(check_shape(ok, b',', "f").unwrap(), 2);
+        let bad = b"a,b,c\n1,2,3\n4,5\n";
+        let err = check_shape(bad, b',', "f.csv").unwrap_err().to_string();
+        assert!(
+            err.contains("row 2 (line 3) has 2 fields but the header has 3"),
+            "{err}"
+        );
+    }
+}

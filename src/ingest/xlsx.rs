@@ -1,0 +1,229 @@
+//! XLSX input, streamed cell by cell with calamine; only the mapped columns are kept.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use calamine::{DataRef, DataType as _, Reader, Xlsx, open_workbook_from_rs};
+use polars::prelude::*;
+
+use super::columns::{Role, resolve};
+use super::{IngestError, Mapped, ReadOptions, corrupt};
+
+/// One cell of a mapped column.
+#[derive(Debug, Clone)]
+enum Cell {
+    Empty,
+    Num(f64),
+    /// A date/time cell, as milliseconds since 1970-01-01.
+    Millis(i64),
+    Text(String),
+}
+
+pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
+    let mut book: Xlsx<_> =
+        open_workbook_from_rs(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
+    let sheets = book.sheet_names();
+    let sheet = match &opts.sheet {
+        Some(name) => {
+            sheets
+                .iter()
+                .find(|s| *s == name)
+                .cloned()
+                .ok_or_else(|| IngestError::Sheet {
+                    path: path.into(),
+                    detail: format!(
+                        "no sheet named `{name}`; sheets are: {}; pass one with --sheet",
+                        sheets.join(", ")
+                    ),
+                })?
+        }
+        None => sheets.first().cloned().ok_or_else(|| IngestError::Sheet {
+            path: path.into(),
+            detail: "the workbook has no sheets".into(),
+        })?,
+    };
+    let mut cells = book
+        .worksheet_cells_reader(&sheet)
+        .map_err(|e| corrupt(path, "XLSX", e))?;
+
+    // The first row that has any cell is the header.
+    let mut header: Vec<String> = Vec::new();
+    let mut header_row = None;
+    let mut pending = None;
+    while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
+        let (row, col) = cell.get_position();
+        match header_row {
+            None => header_row = Some(row),
+            Some(r) if r != row => {
+                pending = Some(cell);
+                break;
+            }
+            _ => {}
+        }
+        let col = col as usize;
+        if header.len() <= col {
+            header.resize(col + 1, String::new());
+        }
+        header[col] = text_of(cell.get_value()).unwrap_or_default();
+    }
+    if header_row.is_none() {
+        return Err(IngestError::Empty { path: path.into() });
+    }
+    let resolved = resolve(&opts.columns, &header, path)?;
+    let by_col: HashMap<usize, usize> = resolved
+        .found
+        .values()
+        .enumerate()
+        .map(|(slot, (col, _))| (*col, slot))
+        .collect();
+    let roles: Vec<Role> = resolved.found.keys().copied().collect();
+    let mut data: Vec<Vec<Cell>> = vec![Vec::new(); roles.len()];
+    let mut current: Vec<Cell> = vec![Cell::Empty; roles.len()];
+    let mut current_row: Option<u32> = None;
+    let mut rows = 0usize;
+
+    let flush = |current: &mut Vec<Cell>, data: &mut Vec<Vec<Cell>>| {
+        for (slot, cell) in current.iter_mut().enumerate() {
+            data[slot].push(std::mem::replace(cell, Cell::Empty));
+        }
+    };
+    let mut handle = |cell: calamine::Cell<DataRef<'_>>,
+                      current: &mut Vec<Cell>,
+                      data: &mut Vec<Vec<Cell>>,
+                      rows: &mut usize| {
+        let (row, col) = cell.get_position();
+        if current_row != Some(row) {
+            if current_row.is_some() {
+                flush(current, data);
+            }
+            current_row = Some(row);
+            *rows += 1;
+        }
+        if let Some(&slot) = by_col.get(&(col as usize)) {
+            current[slot] = convert(cell.get_value());
+        }
+    };
+    if let Some(cell) = pending {
+        handle(cell, &mut current, &mut data, &mut rows);
+    }
+    while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
+        handle(cell, &mut current, &mut data, &mut rows);
+    }
+    if rows > 0 {
+        flush(&mut current, &mut data);
+    }
+
+    let columns = roles
+        .iter()
+        .zip(data)
+        .map(|(role, cells)| (*role, to_series(*role, cells)))
+        .collect();
+    Ok(Mapped {
+        rows,
+        resolved,
+        columns,
+        encoding: None,
+        delimiter: None,
+        sheet: Some(sheet),
+    })
+}
+
+fn text_of(v: &DataRef<'_>) -> Option<String> {
+    match v {
+        DataRef::String(s) => Some(s.clone()),
+        DataRef::SharedString(s) => Some(s.to_string()),
+        DataRef::Empty => None,
+        other => Some(data_text(other)),
+    }
+}
+
+/// Text of a cell that is not a plain string or number.
+fn data_text(v: &DataRef<'_>) -> String {
+    match v {
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) | DataRef::String(s) => s.clone(),
+        DataRef::SharedString(s) => s.to_string(),
+        DataRef::DateTime(d) => d.as_f64().to_string(),
+        DataRef::Error(e) => format!("#{e:?}"),
+        DataRef::Empty => String::new(),
+    }
+}
+
+fn convert(v: &DataRef<'_>) -> Cell {
+    match v {
+        DataRef::Empty => Cell::Empty,
+        DataRef::Int(i) => Cell::Num(*i as f64),
+        DataRef::Float(f) => Cell::Num(*f),
+        DataRef::DateTime(_) => match v.as_datetime() {
+            Some(dt) => Cell::Millis(dt.and_utc().timestamp_millis()),
+            None => Cell::Text(data_text(v)),
+        },
+        DataRef::String(s) => Cell::Text(s.clone()),
+        DataRef::SharedString(s) => Cell::Text(s.to_string()),
+        other => Cell::Text(data_text(other)),
+    }
+}
+
+fn millis_to_iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn number_text(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        f.to_string()
+    }
+}
+
+fn cell_text(cell: Cell) -> Option<String> {
+    match cell {
+        Cell::Empty => None,
+        Cell::Num(f) => Some(number_text(f)),
+        Cell::Millis(ms) => Some(millis_to_iso(ms)),
+        Cell::Text(s) => Some(s),
+    }
+}
+
+/// Typed where every cell agrees (numbers, date cells), text otherwise, so that clean can
+/// count the cells that do not parse.
+fn to_series(role: Role, cells: Vec<Cell>) -> Series {
+    let name = PlSmallStr::from_static(role.key());
+    let numeric = matches!(role, Role::Quantity | Role::Price | Role::Amount);
+    let any_text = cells
+        .iter()
+        .any(|c| matches!(c, Cell::Text(_)) || (numeric && matches!(c, Cell::Millis(_))));
+    match role {
+        Role::Date if !any_text => {
+            let ms: Vec<Option<i64>> = cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Millis(ms) => Some(ms),
+                    Cell::Num(serial) => Some(crate::dates::excel_serial_to_millis(serial)),
+                    _ => None,
+                })
+                .collect();
+            Series::new(name, ms)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .expect("i64 casts to datetime")
+        }
+        Role::Quantity | Role::Price | Role::Amount if !any_text => {
+            let v: Vec<Option<f64>> = cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Num(f) => Some(f),
+                    _ => None,
+                })
+                .collect();
+            Series::new(name, v)
+        }
+        _ => {
+            let v: Vec<Option<String>> = cells.into_iter().map(cell_text).collect();
+            Series::new(name, v)
+        }
+    }
+}

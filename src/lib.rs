@@ -1,0 +1,17 @@
+//! rfm-agent: turns an online shop's transactions into RFM customer segments.
+//!
+//! The pipeline, one module per stage: [`ingest`] → [`clean`] → [`rfm`] → [`cluster`] →
+//! [`output`], driven by [`pipeline`] with settings from [`settings`].
+
+pub mod clean;
+pub mod cli;
+pub mod cluster;
+pub mod convert;
+pub mod dates;
+pub mod ingest;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
+pub mod rfm;
+pub mod sample;
+pub mod settings;

@@ -1,0 +1,112 @@
+//! The `rfm-agent` binary: parses arguments, sets up logging, runs one command and prints
+//! any error with its chain of causes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use rfm_agent::cli::{Cli, Command};
+use rfm_agent::settings::Settings;
+use rfm_agent::{convert, output, pipeline, progress, sample};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    if quiet {
+        progress::hide_all();
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Segment(args) => {
+            args.apply(&mut settings).map_err(anyhow::Error::msg)?;
+            let run = pipeline::run_segment(&settings)?;
+            if !settings.output.dir.is_empty() {
+                output::write_dir(&run, std::path::Path::new(&settings.output.dir))?;
+            }
+            let text = output::render(&run, settings.output.format)?;
+            print(&text)
+        }
+        Command::Sample(args) => {
+            let bytes = sample::generate(&sample::SampleSpec::default());
+            let name = args.out.to_string_lossy().to_ascii_lowercase();
+            if name.ends_with(".csv") {
+                output::write_file(&args.out, &bytes)?;
+            } else {
+                // Other formats go through `convert` from a staged CSV.
+                let staged = tempfile::Builder::new().suffix(".csv").tempfile()?;
+                std::fs::write(staged.path(), &bytes)?;
+                convert::convert(
+                    staged.path(),
+                    &Default::default(),
+                    &args.out,
+                    &convert::ConvertOptions {
+                        sheet_name: "Online Retail".into(),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            eprintln!("wrote the built-in sample to {}", args.out.display());
+            Ok(())
+        }
+        Command::Convert(args) => {
+            args.input
+                .apply(&mut settings)
+                .map_err(anyhow::Error::msg)?;
+            if settings.input.path.is_empty() {
+                anyhow::bail!("convert needs --input FILE");
+            }
+            let read = pipeline::read_options(&settings)?;
+            let rows = convert::convert(
+                std::path::Path::new(&settings.input.path),
+                &read,
+                &args.out,
+                &convert::ConvertOptions {
+                    sheet_name: args.sheet_name,
+                    latin1: args.latin1,
+                    float_ids: args.float_ids,
+                },
+            )
+            .with_context(|| format!("cannot convert {}", settings.input.path))?;
+            eprintln!("wrote {rows} rows to {}", args.out.display());
+            Ok(())
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (e.g. `| head`) is not an error.
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

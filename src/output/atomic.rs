@@ -1,0 +1,64 @@
+//! Whole-or-nothing file output: files are staged as temporaries in the target directory
+//! and renamed into place together; on error or drop the temporaries are removed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tempfile::NamedTempFile;
+
+pub struct AtomicDir {
+    dir: PathBuf,
+    staged: Vec<(NamedTempFile, String)>,
+}
+
+impl AtomicDir {
+    pub fn new(dir: &Path) -> Result<AtomicDir> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        Ok(AtomicDir {
+            dir: dir.to_path_buf(),
+            staged: Vec::new(),
+        })
+    }
+
+    /// Writes `bytes` to a temporary file that will become `name`.
+    pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .with_context(|| format!("cannot write to {}", self.dir.display()))?;
+        tmp.write_all(bytes)
+            .and_then(|_| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", self.dir.join(name).display()))?;
+        self.staged.push((tmp, name.to_string()));
+        Ok(())
+    }
+
+    /// Renames every staged file into place.
+    pub fn commit(self) -> Result<()> {
+        for (tmp, name) in self.staged {
+            let target = self.dir.join(&name);
+            tmp.persist(&target)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one file atomically.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?
+        .to_string_lossy()
+        .to_string();
+    let mut out = AtomicDir::new(dir)?;
+    out.stage(&name, bytes)?;
+    out.commit()
+}

@@ -1,0 +1,196 @@
+//! Human-readable report for the terminal, and the cluster table as CSV.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use crate::pipeline::SegmentRun;
+use crate::rfm::Frequency;
+
+/// 1234567.891 → "1,234,567.89"; `decimals` = 0 drops the fraction.
+pub fn thousands(v: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, v.abs());
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    if v < 0.0 && v.abs() >= 0.5 * 10f64.powi(-(decimals as i32)) {
+        out.insert(0, '-');
+    }
+    out
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+pub fn render(run: &SegmentRun) -> String {
+    let mut s = String::new();
+    let src = &run.source;
+    let mut how = vec![src.format.name().to_string()];
+    how.extend(src.encoding.clone());
+    if let Some(d) = &src.delimiter {
+        how.push(format!("delimiter {d}"));
+    }
+    if let Some(sh) = &src.sheet {
+        how.push(format!("sheet {sh}"));
+    }
+    let _ = writeln!(s, "Input     {} ({})", src.path, how.join(", "));
+    let _ = writeln!(s, "          sha256 {}", src.sha256);
+    let p = &run.params;
+    let _ = writeln!(
+        s,
+        "Snapshot  {} ({}); frequency = {}; dates {}",
+        p.snapshot,
+        p.snapshot_source,
+        match p.frequency {
+            Frequency::Invoices => "distinct invoices",
+            Frequency::Lines => "transaction lines",
+        },
+        p.date_format
+    );
+    let _ = writeln!(
+        s,
+        "k-means   k = {}, seed = {}, restarts = {}, inertia = {:.2}",
+        p.k, p.seed, p.n_init, run.segmentation.inertia
+    );
+
+    let l = &run.ledger;
+    let _ = writeln!(s, "\nCleaning ledger");
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>10} {:>16}  example rows",
+        "rule", "rows", "revenue"
+    );
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>10} {:>16}",
+        "rows in",
+        thousands(l.rows_in as f64, 0),
+        thousands(l.revenue_in, 2)
+    );
+    for r in &l.removed {
+        let ex: Vec<String> = r.examples.iter().map(|e| e.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>10} {:>16}  {}",
+            format!("- {}", r.rule),
+            thousands(r.rows as f64, 0),
+            thousands(r.revenue, 2),
+            ex.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>10} {:>16}",
+        "= rows kept",
+        thousands(l.rows_kept as f64, 0),
+        thousands(l.revenue_kept, 2)
+    );
+    if let Some(n) = l.returns_netted {
+        let _ = writeln!(
+            s,
+            "  (of which {} return lines netted)",
+            thousands(n as f64, 0)
+        );
+    }
+    let _ = writeln!(s, "  customers: {}", thousands(l.customers as f64, 0));
+
+    let _ = writeln!(s, "\nClusters (0 = most revenue)");
+    let _ = writeln!(
+        s,
+        "  {:>2} {:>9} {:>6} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}",
+        "id",
+        "customers",
+        "share",
+        "revenue",
+        "rev %",
+        "R mean",
+        "R median",
+        "F mean",
+        "F median",
+        "M mean",
+        "M median"
+    );
+    for c in &run.segmentation.clusters {
+        let _ = writeln!(
+            s,
+            "  {:>2} {:>9} {:>6} {:>14} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>11}",
+            c.id,
+            thousands(c.size as f64, 0),
+            pct(c.share),
+            thousands(c.revenue, 2),
+            pct(c.revenue_share),
+            c.recency.mean,
+            c.recency.median,
+            c.frequency.mean,
+            c.frequency.median,
+            thousands(c.monetary.mean, 2),
+            thousands(c.monetary.median, 2),
+        );
+    }
+    s
+}
+
+pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "size",
+        "share",
+        "revenue",
+        "revenue_share",
+        "recency_mean",
+        "recency_median",
+        "frequency_mean",
+        "frequency_median",
+        "monetary_mean",
+        "monetary_median",
+        "centroid_recency",
+        "centroid_frequency",
+        "centroid_monetary",
+    ])?;
+    for c in &run.segmentation.clusters {
+        let f = |v: f64| format!("{v:.4}");
+        w.write_record([
+            c.id.to_string(),
+            c.size.to_string(),
+            f(c.share),
+            format!("{:.2}", c.revenue),
+            f(c.revenue_share),
+            f(c.recency.mean),
+            f(c.recency.median),
+            f(c.frequency.mean),
+            f(c.frequency.median),
+            f(c.monetary.mean),
+            f(c.monetary.median),
+            f(c.centroid.recency),
+            f(c.centroid.frequency),
+            f(c.centroid.monetary),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(541909.0, 0), "541,909");
+        assert_eq!(thousands(9747747.934, 2), "9,747,747.93");
+        assert_eq!(thousands(-1234.5, 2), "-1,234.50");
+        assert_eq!(thousands(12.0, 0), "12");
+    }
+}

@@ -1,0 +1,57 @@
+//! Progress on long work: an indicatif spinner on stderr, hidden when stderr is not a
+//! terminal (scripts, CI) or when running quietly.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+static HIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// Hides every progress display (for `--quiet`).
+pub fn hide_all() {
+    HIDDEN.store(true, Ordering::Relaxed);
+}
+
+/// A numbered sequence of steps shown as one spinner line.
+pub struct Steps {
+    bar: ProgressBar,
+    total: usize,
+    done: std::cell::Cell<usize>,
+}
+
+impl Steps {
+    pub fn new(total: usize) -> Steps {
+        let target = if HIDDEN.load(Ordering::Relaxed) {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Steps {
+            bar,
+            total,
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    pub fn start(&self, what: &str) {
+        let n = self.done.get() + 1;
+        self.done.set(n);
+        self.bar.set_message(format!("{n}/{} {what}", self.total));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: drive the real `rfm-agent` binary.
+
+mod bad_input;
+mod common;
+mod formats;
+mod options;
+mod reference;
