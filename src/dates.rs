@@ -19,7 +19,10 @@ pub fn excel_serial_to_millis(serial: f64) -> i64 {
 pub enum DateFormat {
     /// A chrono `strftime` pattern; date-only patterns mean midnight.
     Pattern(String),
-    /// RFC 3339 / ISO 8601 with an offset or `Z`; converted to UTC.
+    /// ISO 8601: `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fff]]`,
+    /// optionally `Z` or an offset (converted to UTC).
+    Iso8601,
+    /// RFC 3339 with an offset or `Z`; converted to UTC.
     Rfc3339,
     ExcelSerial,
     EpochSeconds,
@@ -35,7 +38,8 @@ impl DateFormat {
             "excel" | "serial" => DateFormat::ExcelSerial,
             "epoch" | "epoch-s" | "unix" => DateFormat::EpochSeconds,
             "epoch-ms" => DateFormat::EpochMillis,
-            "rfc3339" | "iso" => DateFormat::Rfc3339,
+            "rfc3339" => DateFormat::Rfc3339,
+            "iso" | "iso8601" => DateFormat::Iso8601,
             _ => DateFormat::Pattern(s.to_string()),
         }
     }
@@ -43,6 +47,7 @@ impl DateFormat {
     pub fn describe(&self) -> String {
         match self {
             DateFormat::Pattern(p) => p.clone(),
+            DateFormat::Iso8601 => "iso8601".into(),
             DateFormat::Rfc3339 => "rfc3339".into(),
             DateFormat::ExcelSerial => "excel serial".into(),
             DateFormat::EpochSeconds => "epoch seconds".into(),
@@ -59,6 +64,7 @@ impl DateFormat {
             DateFormat::Rfc3339 => DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|d| d.timestamp_millis()),
+            DateFormat::Iso8601 => parse_iso(s),
             DateFormat::Native => None,
             _ => s.parse::<f64>().ok().and_then(|v| self.from_number(v)),
         }
@@ -82,6 +88,29 @@ impl DateFormat {
     }
 }
 
+fn parse_iso(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    if b.len() == 10 {
+        return parse_pattern(s, "%Y-%m-%d");
+    }
+    if b[10] != b'T' && b[10] != b' ' {
+        return None;
+    }
+    let ends_with_zone = s.ends_with('Z') || s[11..].contains(['+', '-']);
+    if ends_with_zone {
+        let normal = format!("{}T{}", &s[..10], &s[11..]);
+        return DateTime::parse_from_rfc3339(&normal)
+            .ok()
+            .map(|d| d.timestamp_millis());
+    }
+    let normal = format!("{} {}", &s[..10], &s[11..]);
+    parse_pattern(&normal, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|| parse_pattern(&normal, "%Y-%m-%d %H:%M"))
+}
+
 fn parse_pattern(s: &str, pattern: &str) -> Option<i64> {
     let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X"]
         .iter()
@@ -99,11 +128,6 @@ fn parse_pattern(s: &str, pattern: &str) -> Option<i64> {
 
 /// Candidate text formats, in order of preference (month/day before day/month on a tie).
 const TEXT_PATTERNS: &[&str] = &[
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d",
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M",
     "%m/%d/%Y",
@@ -120,6 +144,7 @@ const TEXT_PATTERNS: &[&str] = &[
 ];
 
 /// The parsed column: one value per row, `None` where the text did not parse.
+#[derive(Debug)]
 pub struct ParsedDates {
     pub millis: Vec<Option<i64>>,
     pub format: DateFormat,
@@ -237,11 +262,12 @@ fn parse_text(
 }
 
 fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), DateError> {
-    let mut candidates: Vec<DateFormat> = TEXT_PATTERNS
-        .iter()
-        .map(|p| DateFormat::Pattern(p.to_string()))
-        .collect();
-    candidates.push(DateFormat::Rfc3339);
+    let mut candidates = vec![DateFormat::Iso8601];
+    candidates.extend(
+        TEXT_PATTERNS
+            .iter()
+            .map(|p| DateFormat::Pattern(p.to_string())),
+    );
     candidates.push(DateFormat::ExcelSerial);
     // Numbers written as text: YYYYMMDD is a pattern above; epoch and serial numbers here.
     let numeric: Vec<f64> = values
@@ -260,7 +286,7 @@ fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), Date
         .into_iter()
         .filter(|f| {
             let ok = sample.iter().filter(|v| f.parse(v).is_some()).count();
-            ok * 10 >= sample.len() * 9
+            ok * 2 >= sample.len() && ok > 0
         })
         .collect();
     let mut best: Option<(usize, &DateFormat)> = None;

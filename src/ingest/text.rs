@@ -139,7 +139,9 @@ pub fn sniff_layout(text: &[u8], path: &str) -> Result<Layout, IngestError> {
     if lines.is_empty() {
         return Err(IngestError::Empty { path: path.into() });
     }
-    let mut best: Option<(u8, usize)> = None;
+    // The delimiter found on the header that most lines agree with; the shape check later
+    // names any line that does not.
+    let mut best: Option<(u8, usize, usize)> = None;
     for &d in &CANDIDATES {
         let header = count_outside_quotes(lines[0], d);
         if header == 0 {
@@ -149,11 +151,12 @@ pub fn sniff_layout(text: &[u8], path: &str) -> Result<Layout, IngestError> {
             .iter()
             .filter(|l| count_outside_quotes(l, d) == header)
             .count();
-        if agree * 10 >= lines.len() * 9 && best.is_none_or(|(_, n)| header > n) {
-            best = Some((d, header));
+        let better = best.is_none_or(|(_, n, a)| agree > a || (agree == a && header > n));
+        if agree * 2 > lines.len() && better {
+            best = Some((d, header, agree));
         }
     }
-    if let Some((d, _)) = best {
+    if let Some((d, _, _)) = best {
         return Ok(Layout::Delimited(d));
     }
     let tokens = |l: &[u8]| {
@@ -176,7 +179,18 @@ pub fn sniff_layout(text: &[u8], path: &str) -> Result<Layout, IngestError> {
 }
 
 /// Byte ranges of the columns of aligned text: spans between positions blank on every line.
+/// Gaps of two or more blanks separate columns; single blanks (which also occur between
+/// words of a text column) only when that is all there is.
 fn fixed_width_columns(lines: &[&[u8]]) -> Vec<(usize, usize)> {
+    let wide = columns_between_gaps(lines, 2);
+    if wide.len() >= 2 {
+        wide
+    } else {
+        columns_between_gaps(lines, 1)
+    }
+}
+
+fn columns_between_gaps(lines: &[&[u8]], min_gap: usize) -> Vec<(usize, usize)> {
     let width = lines.iter().map(|l| l.len()).max().unwrap_or(0);
     let mut blank = vec![true; width];
     for l in lines {
@@ -186,20 +200,29 @@ fn fixed_width_columns(lines: &[&[u8]]) -> Vec<(usize, usize)> {
             }
         }
     }
-    let mut cols = Vec::new();
-    let mut start = None;
-    for (i, &is_blank) in blank.iter().enumerate() {
-        match (is_blank, start) {
-            (false, None) => start = Some(i),
-            (true, Some(s)) => {
-                cols.push((s, i));
-                start = None;
-            }
-            _ => {}
+    // Blank runs shorter than `min_gap` inside a column do not split it.
+    let mut cols: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < width {
+        if blank[i] {
+            i += 1;
+            continue;
         }
-    }
-    if let Some(s) = start {
-        cols.push((s, width));
+        let start = i;
+        let mut end = i;
+        while i < width {
+            if !blank[i] {
+                i += 1;
+                end = i;
+            } else {
+                let run = blank[i..].iter().take_while(|&&b| b).count();
+                if run >= min_gap || i + run >= width {
+                    break;
+                }
+                i += run;
+            }
+        }
+        cols.push((start, end));
     }
     cols
 }

@@ -29,6 +29,14 @@ impl AtomicDir {
             .suffix(".tmp")
             .tempfile_in(&self.dir)
             .with_context(|| format!("cannot write to {}", self.dir.display()))?;
+        // Temporary files are private (0600); results are ordinary files.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("cannot write to {}", self.dir.display()))?;
+        }
         tmp.write_all(bytes)
             .and_then(|_| tmp.as_file().sync_all())
             .with_context(|| format!("cannot write {}", self.dir.join(name).display()))?;
