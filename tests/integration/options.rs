@@ -179,3 +179,24 @@ fn settings_layers_flags_over_env_over_file() {
     assert_eq!(k(&run(Some("3"), &[])), 3);
     assert_eq!(k(&run(Some("3"), &["--k", "5"])), 5);
 }
+
+#[test]
+fn same_clusters_on_one_thread_and_many() {
+    let csv = sample_csv().display().to_string();
+    let run = |threads: &str| {
+        let out = bin()
+            .env("RAYON_NUM_THREADS", threads)
+            .env("POLARS_MAX_THREADS", threads)
+            .args(["segment", "--input", &csv, "--format", "json", "--k", "5"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (doc["clusters"].clone(), doc["kmeans"]["inertia"].clone())
+    };
+    assert_eq!(run("1"), run("4"));
+}
