@@ -208,40 +208,51 @@ fn as_text(s: &Series, path: &str, column: &str) -> Result<StringChunked, CleanE
     Ok(cast.str().expect("string").clone())
 }
 
-/// Numbers, plus a flag per row: present in the file but not a number.
-fn as_numbers(
-    s: &Series,
-    path: &str,
-    column: &str,
-) -> Result<(Float64Chunked, Vec<bool>), CleanError> {
-    let err = |e: PolarsError| CleanError::Type {
+/// One numeric cell after parsing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Num {
+    Missing,
+    /// Present in the file but not a number.
+    Bad,
+    Value(f64),
+}
+
+impl Num {
+    fn value(self) -> Option<f64> {
+        match self {
+            Num::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+fn as_numbers(s: &Series, path: &str, column: &str) -> Result<Vec<Num>, CleanError> {
+    if s.dtype() == &DataType::String {
+        let text = s.str().expect("string");
+        return Ok(text
+            .iter()
+            .map(|t| match t.map(str::trim).filter(|t| !t.is_empty()) {
+                None => Num::Missing,
+                Some(t) => parse_number(t).map_or(Num::Bad, Num::Value),
+            })
+            .collect());
+    }
+    let nums = s.cast(&DataType::Float64).map_err(|e| CleanError::Type {
         path: path.into(),
         column: column.into(),
         what: "numbers",
         detail: e.to_string(),
-    };
-    if s.dtype() == &DataType::String {
-        let text = s.str().expect("string");
-        let mut bad = Vec::with_capacity(text.len());
-        let nums: Float64Chunked = text
-            .iter()
-            .map(|t| {
-                let t = t.map(str::trim).filter(|t| !t.is_empty());
-                let n = t.and_then(parse_number);
-                bad.push(t.is_some() && n.is_none());
-                n
-            })
-            .collect();
-        Ok((nums, bad))
-    } else {
-        let nums = s.cast(&DataType::Float64).map_err(err)?;
-        let nums = nums.f64().expect("f64").clone();
-        let bad = nums
-            .iter()
-            .map(|n| n.is_some_and(|n| !n.is_finite()))
-            .collect();
-        Ok((nums, bad))
-    }
+    })?;
+    Ok(nums
+        .f64()
+        .expect("f64")
+        .iter()
+        .map(|n| match n {
+            None => Num::Missing,
+            Some(v) if v.is_finite() => Num::Value(v),
+            Some(_) => Num::Bad,
+        })
+        .collect())
 }
 
 /// Types, classifies and interns every row of `raw`.
@@ -255,35 +266,53 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
         Some(s) => Some(as_text(s, path, &col_name("invoice"))?),
         None => None,
     };
+    let started = std::time::Instant::now();
     let parsed = dates::parse_column(&raw.date, &col_name("date"), opts.date_format.as_ref())
         .map_err(|source| CleanError::Date {
             path: path.into(),
             source,
         })?;
-    let numbers = |s: &Option<Series>, role: &str| -> Result<Option<_>, CleanError> {
+    tracing::debug!(elapsed = ?started.elapsed(), "dates parsed");
+    let numbers = |s: &Option<Series>, role: &str| -> Result<Option<Vec<Num>>, CleanError> {
         s.as_ref()
             .map(|s| as_numbers(s, path, &col_name(role)))
             .transpose()
     };
-    let quantity = numbers(&raw.quantity, "quantity")?;
-    let price = numbers(&raw.price, "price")?;
-    let amount = numbers(&raw.amount, "amount")?;
+    let (quantity, (price, amount)) = rayon::join(
+        || numbers(&raw.quantity, "quantity"),
+        || {
+            rayon::join(
+                || numbers(&raw.price, "price"),
+                || numbers(&raw.amount, "amount"),
+            )
+        },
+    );
+    let (quantity, price, amount) = (quantity?, price?, amount?);
+    tracing::debug!(elapsed = ?started.elapsed(), "numbers parsed");
 
     let mut removed: FxHashMap<Rule, (Vec<usize>, f64)> = FxHashMap::default();
     let mut customer_index: FxHashMap<&str, u32> = FxHashMap::default();
     let mut customer_ids: Vec<&str> = Vec::new();
     let mut invoice_index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut tx = Transactions::default();
+    let mut tx = Transactions {
+        customer: Vec::with_capacity(n),
+        invoice: Vec::with_capacity(n),
+        millis: Vec::with_capacity(n),
+        value: Vec::with_capacity(n),
+        is_return: Vec::with_capacity(n),
+        row: Vec::with_capacity(n),
+        customer_ids: Vec::new(),
+    };
     let mut revenue_in = 0.0;
     let mut max_date: Option<i64> = None;
     let mut netted = 0usize;
 
     let mut cust_it = customers.iter();
     let mut inv_it = invoices.as_ref().map(|c| c.iter());
-    let get = |c: &Option<(Float64Chunked, Vec<bool>)>, i: usize| {
-        c.as_ref()
-            .map(|(v, bad)| (v.get(i).filter(|x| x.is_finite()), bad[i]))
-    };
+    let cell = |c: &Option<Vec<Num>>, i: usize| c.as_ref().map_or(Num::Missing, |v| v[i]);
+    // Exports list the lines of an invoice together: reuse the previous row's lookups.
+    let mut last_customer: Option<(&str, u32)> = None;
+    let mut last_invoice: Option<(&str, u32)> = None;
     for i in 0..n {
         let cust = cust_it.next().flatten().and_then(normalize_customer);
         let inv = inv_it
@@ -294,9 +323,9 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
         if let Some(d) = date {
             max_date = Some(max_date.map_or(d, |m: i64| m.max(d)));
         }
-        let (q, q_bad) = get(&quantity, i).unwrap_or((None, false));
-        let (p, p_bad) = get(&price, i).unwrap_or((None, false));
-        let (a, a_bad) = get(&amount, i).unwrap_or((None, false));
+        let (q, p, a) = (cell(&quantity, i), cell(&price, i), cell(&amount, i));
+        let bad_number = [q, p, a].contains(&Num::Bad);
+        let (q, p, a) = (q.value(), p.value(), a.value());
         let value = if amount.is_some() {
             a
         } else {
@@ -309,7 +338,7 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
             Some(Rule::MissingCustomer)
         } else if date.is_none() {
             Some(Rule::BadDate)
-        } else if q_bad || p_bad || a_bad || value.is_none() {
+        } else if bad_number || value.is_none() {
             Some(Rule::BadNumber)
         } else if is_cancel && opts.returns == Returns::Drop {
             Some(Rule::Cancellation)
@@ -333,15 +362,27 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
             continue;
         }
         let cust = cust.expect("checked");
-        let next = customer_ids.len() as u32;
-        let c = *customer_index.entry(cust).or_insert_with(|| {
-            customer_ids.push(cust);
-            next
-        });
-        let next = invoice_index.len() as u32;
-        let invoice_id = match inv {
-            Some(v) => *invoice_index.entry(v).or_insert(next),
-            None => u32::MAX - i as u32,
+        let c = match last_customer {
+            Some((prev, id)) if prev == cust => id,
+            _ => {
+                let next = customer_ids.len() as u32;
+                let id = *customer_index.entry(cust).or_insert_with(|| {
+                    customer_ids.push(cust);
+                    next
+                });
+                last_customer = Some((cust, id));
+                id
+            }
+        };
+        let invoice_id = match (inv, last_invoice) {
+            (Some(v), Some((prev, id))) if prev == v => id,
+            (Some(v), _) => {
+                let next = invoice_index.len() as u32;
+                let id = *invoice_index.entry(v).or_insert(next);
+                last_invoice = Some((v, id));
+                id
+            }
+            (None, _) => u32::MAX - i as u32,
         };
         tx.customer.push(c);
         tx.invoice.push(invoice_id);

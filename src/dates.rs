@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 const MS_PER_DAY: f64 = 86_400_000.0;
@@ -240,20 +241,42 @@ fn parse_text(
     column: &str,
     forced: Option<&DateFormat>,
 ) -> Result<ParsedDates, DateError> {
-    // Parse each distinct text once: exports repeat timestamps heavily.
-    let mut distinct: FxHashMap<&str, Option<i64>> = FxHashMap::default();
-    for v in col.iter().flatten() {
-        distinct.entry(v).or_insert(None);
-    }
-    let values: Vec<&str> = distinct.keys().copied().collect();
+    // Parse each distinct text once: exports repeat timestamps heavily (and on consecutive
+    // lines, so a repeat of the previous row needs no hashing).
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut values: Vec<&str> = Vec::new();
+    let mut previous: Option<(&str, u32)> = None;
+    let ids: Vec<u32> = col
+        .iter()
+        .map(|v| match (v, previous) {
+            (None, _) => u32::MAX,
+            (Some(v), Some((p, id))) if p == v => id,
+            (Some(v), _) => {
+                let next = values.len() as u32;
+                let id = *index.entry(v).or_insert_with(|| {
+                    values.push(v);
+                    next
+                });
+                previous = Some((v, id));
+                id
+            }
+        })
+        .collect();
     let (format, ambiguous) = match forced {
         Some(f) => (f.clone(), false),
         None => detect_text(&values, column)?,
     };
-    for (k, v) in distinct.iter_mut() {
-        *v = format.parse(k);
-    }
-    let millis = col.iter().map(|v| v.and_then(|v| distinct[v])).collect();
+    let parsed: Vec<Option<i64>> = values.par_iter().map(|v| format.parse(v)).collect();
+    let millis = ids
+        .iter()
+        .map(|&id| {
+            if id == u32::MAX {
+                None
+            } else {
+                parsed[id as usize]
+            }
+        })
+        .collect();
     Ok(ParsedDates {
         millis,
         format,
@@ -292,7 +315,7 @@ fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), Date
     let mut best: Option<(usize, &DateFormat)> = None;
     let mut scores = Vec::new();
     for f in &shortlist {
-        let ok = values.iter().filter(|v| f.parse(v).is_some()).count();
+        let ok = values.par_iter().filter(|v| f.parse(v).is_some()).count();
         scores.push((f, ok));
         if best.is_none_or(|(b, _)| ok > b) {
             best = Some((ok, f));

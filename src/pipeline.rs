@@ -129,6 +129,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         snapshot: explicit_snapshot,
     };
     let cleaned = clean::clean(&raw, &opts)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "cleaned");
     if cleaned.date_ambiguous {
         tracing::warn!(
             "{}: dates could be month/day or day/month; read as {}. Pass --date-format if that is wrong",

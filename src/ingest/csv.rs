@@ -1,5 +1,6 @@
 //! Delimited text input (CSV, TSV, whitespace-aligned; gzip; UTF-8 or Latin-1) read by polars.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -10,18 +11,23 @@ use super::text::{self, Layout};
 use super::{IngestError, Mapped, ReadOptions, corrupt};
 
 /// Decoded text with its layout worked out and its shape checked.
-pub(crate) struct Prepared {
-    text: Vec<u8>,
+pub(crate) struct Prepared<'a> {
+    text: Cow<'a, [u8]>,
     delim: u8,
     quote: Option<u8>,
     pub headers: Vec<String>,
-    pub rows: usize,
     pub encoding: &'static str,
     pub layout: Layout,
 }
 
-pub(crate) fn prepare(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Prepared, IngestError> {
+pub(crate) fn prepare<'a>(
+    raw: &'a [u8],
+    path: &str,
+    opts: &ReadOptions,
+) -> Result<Prepared<'a>, IngestError> {
+    let started = std::time::Instant::now();
     let (mut text, encoding) = text::decode_text(raw, path, opts.encoding)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "decoded {encoding}");
     if text.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(IngestError::Empty { path: path.into() });
     }
@@ -36,51 +42,66 @@ pub(crate) fn prepare(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Prep
     let (delim, quote) = match layout {
         Layout::Delimited(d) => (d, Some(b'"')),
         other => {
-            text = text::to_tab_separated(&text, other);
+            text = Cow::Owned(text::to_tab_separated(&text, other));
             (b'\t', None)
         }
     };
     let headers = text::header_fields(&text, delim);
-    let rows = if quote.is_some() {
-        text::check_shape(&text, delim, path)?
-    } else {
-        check_tab_shape(&text, headers.len(), path)?
-    };
-    if rows == 0 {
-        return Err(IngestError::HeaderOnly { path: path.into() });
-    }
     Ok(Prepared {
         text,
         delim,
         quote,
         headers,
-        rows,
         encoding,
         layout,
     })
 }
 
-/// Reads the prepared text as all-text columns (typing happens in clean).
-pub(crate) fn frame(
-    p: Prepared,
+impl Prepared<'_> {
+    /// Checks every record against the header; returns the number of data rows.
+    pub(crate) fn check_shape(&self, path: &str) -> Result<usize, IngestError> {
+        let started = std::time::Instant::now();
+        let rows = if self.quote.is_some() {
+            text::check_shape(&self.text, self.delim, path)?
+        } else {
+            check_tab_shape(&self.text, self.headers.len(), path)?
+        };
+        tracing::debug!(elapsed = ?started.elapsed(), rows, "shape checked");
+        if rows == 0 {
+            return Err(IngestError::HeaderOnly { path: path.into() });
+        }
+        Ok(rows)
+    }
+}
+
+/// Parses with polars, then makes sure every record had as many fields as the header.
+/// Polars itself refuses a record with too many fields; one with too few leaves the file's
+/// last column null, so the last column is always read and the precise (row-numbered)
+/// shape check runs only when polars failed or that column has nulls.
+pub(crate) fn checked_frame(
+    p: &Prepared<'_>,
     projection: Option<Vec<usize>>,
+    numeric: &[String],
     path: &str,
-) -> Result<DataFrame, IngestError> {
-    let rows = p.rows;
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .with_projection(projection.map(Arc::new))
-        .with_raise_if_empty(true)
-        .map_parse_options(|o| {
-            o.with_separator(p.delim)
-                .with_quote_char(p.quote)
-                .with_missing_is_null(true)
-                .with_truncate_ragged_lines(false)
-        })
-        .into_reader_with_file_handle(Cursor::new(p.text))
-        .finish()
-        .map_err(|e| corrupt(path, "CSV", e))?;
+) -> Result<(DataFrame, usize), IngestError> {
+    let last = p.headers.len() - 1;
+    let projection = projection.map(|mut cols| {
+        if !cols.contains(&last) {
+            cols.push(last);
+        }
+        cols
+    });
+    let df = frame(p, projection, numeric, path);
+    let suspect = match &df {
+        Ok(df) => df.columns().last().is_none_or(|c| c.null_count() > 0) || df.height() == 0,
+        Err(_) => true,
+    };
+    let rows = if suspect {
+        p.check_shape(path)?
+    } else {
+        df.as_ref().map_or(0, |d| d.height())
+    };
+    let df = df?;
     if df.height() != rows {
         return Err(corrupt(
             path,
@@ -88,13 +109,55 @@ pub(crate) fn frame(
             format!("{} records found but {} rows parsed", rows, df.height()),
         ));
     }
+    Ok((df, rows))
+}
+
+/// Reads the prepared text; every column as text except `numeric`, which polars parses as
+/// floats. If any of those cells is not a plain number, everything is read as text instead
+/// (clean then counts the cells that do not parse).
+fn frame(
+    p: &Prepared<'_>,
+    projection: Option<Vec<usize>>,
+    numeric: &[String],
+    path: &str,
+) -> Result<DataFrame, IngestError> {
+    let started = std::time::Instant::now();
+    let read = |numeric: &[String]| {
+        let overwrite: Schema = numeric
+            .iter()
+            .map(|name| Field::new(name.as_str().into(), DataType::Float64))
+            .collect();
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_schema_overwrite((!numeric.is_empty()).then(|| Arc::new(overwrite)))
+            .with_projection(projection.clone().map(Arc::new))
+            .with_raise_if_empty(true)
+            .map_parse_options(|o| {
+                o.with_separator(p.delim)
+                    .with_quote_char(p.quote)
+                    .with_missing_is_null(true)
+                    .with_truncate_ragged_lines(false)
+            })
+            .into_reader_with_file_handle(Cursor::new(p.text.as_ref()))
+            .finish()
+    };
+    let df = match read(numeric) {
+        Err(e) if !numeric.is_empty() => {
+            tracing::debug!("numbers need the text path: {e}");
+            read(&[])
+        }
+        other => other,
+    }
+    .map_err(|e| corrupt(path, "CSV", e))?;
+    tracing::debug!(elapsed = ?started.elapsed(), "parsed by polars");
     Ok(df)
 }
 
 pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
     let p = prepare(raw, path, opts)?;
     let resolved = resolve(&opts.columns, &p.headers, path)?;
-    let (rows, encoding, layout) = (p.rows, p.encoding, p.layout);
+    let (encoding, layout) = (p.encoding, p.layout);
     let mut wanted: Vec<(Role, usize)> = resolved
         .found
         .iter()
@@ -103,7 +166,11 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
     wanted.sort_by_key(|(_, idx)| *idx);
     let mut projection: Vec<usize> = wanted.iter().map(|(_, i)| *i).collect();
     projection.dedup();
-    let df = frame(p, Some(projection.clone()), path)?;
+    let numeric: Vec<String> = [Role::Quantity, Role::Price, Role::Amount]
+        .iter()
+        .filter_map(|r| resolved.header(*r).map(str::to_string))
+        .collect();
+    let (df, rows) = checked_frame(&p, Some(projection.clone()), &numeric, path)?;
     let cols = df.columns();
     let columns = wanted
         .iter()

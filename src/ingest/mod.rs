@@ -284,7 +284,7 @@ pub fn read_all_columns(
         FileFormat::Csv => {
             let p = csv::prepare(&bytes, &display, opts)?;
             let resolved = columns::resolve(&opts.columns, &p.headers, &display)?;
-            Ok((csv::frame(p, None, &display)?, resolved))
+            Ok((csv::checked_frame(&p, None, &[], &display)?.0, resolved))
         }
         FileFormat::Parquet => parquet::read_all(&bytes, &display, opts),
         FileFormat::Xlsx => Err(IngestError::Options(format!(

@@ -1,9 +1,10 @@
 //! Text-file plumbing for delimited input: gzip, character encoding, delimiter sniffing,
 //! whitespace-aligned layouts and a quote-aware shape check that finds ragged rows.
 
+use std::borrow::Cow;
 use std::io::Read;
 
-use memchr::{memchr, memchr3};
+use memchr::memchr;
 
 use super::IngestError;
 
@@ -27,38 +28,39 @@ impl Encoding {
     }
 }
 
-/// Decompresses gzip (by magic number) and decodes to UTF-8 bytes.
-/// Returns the text and the name of the encoding used.
-pub fn decode_text(
-    raw: &[u8],
+/// Decompresses gzip (by magic number) and decodes to UTF-8 bytes (borrowed when the input
+/// already is UTF-8). Returns the text and the name of the encoding used.
+pub fn decode_text<'a>(
+    raw: &'a [u8],
     path: &str,
     encoding: Encoding,
-) -> Result<(Vec<u8>, &'static str), IngestError> {
-    let mut owned;
-    let mut bytes = raw;
+) -> Result<(Cow<'a, [u8]>, &'static str), IngestError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        owned = Vec::with_capacity(raw.len() * 4);
+        let mut inflated = Vec::with_capacity(raw.len() * 4);
         flate2::read::MultiGzDecoder::new(raw)
-            .read_to_end(&mut owned)
+            .read_to_end(&mut inflated)
             .map_err(|e| super::corrupt(path, "gzip", e))?;
-        bytes = &owned;
-        if bytes.is_empty() {
+        if inflated.is_empty() {
             return Err(IngestError::Empty { path: path.into() });
         }
-    } else {
-        owned = Vec::new();
+        let (text, enc) = decode_plain(&inflated, path, encoding)?;
+        let text = match text {
+            Cow::Borrowed(b) if b.len() == inflated.len() => Cow::Owned(inflated),
+            other => Cow::Owned(other.into_owned()),
+        };
+        return Ok((text, enc));
     }
+    decode_plain(raw, path, encoding)
+}
+
+fn decode_plain<'a>(
+    bytes: &'a [u8],
+    path: &str,
+    encoding: Encoding,
+) -> Result<(Cow<'a, [u8]>, &'static str), IngestError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let utf8_error = std::str::from_utf8(body).err();
-    match (encoding, utf8_error) {
-        (Encoding::Auto | Encoding::Utf8, None) => {
-            let text = if std::ptr::eq(bytes, owned.as_slice()) && body.len() == owned.len() {
-                std::mem::take(&mut owned)
-            } else {
-                body.to_vec()
-            };
-            Ok((text, "utf-8"))
-        }
+    match (encoding, std::str::from_utf8(body).err()) {
+        (Encoding::Auto | Encoding::Utf8, None) => Ok((Cow::Borrowed(body), "utf-8")),
         (Encoding::Utf8, Some(e)) => {
             let offset = e.valid_up_to();
             let line = body[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -68,7 +70,9 @@ pub fn decode_text(
                 line,
             })
         }
-        (Encoding::Latin1, _) | (Encoding::Auto, Some(_)) => Ok((latin1_to_utf8(body), "latin-1")),
+        (Encoding::Latin1, _) | (Encoding::Auto, Some(_)) => {
+            Ok((Cow::Owned(latin1_to_utf8(body)), "latin-1"))
+        }
     }
 }
 
@@ -291,88 +295,83 @@ pub fn header_fields(text: &[u8], delim: u8) -> Vec<String> {
 }
 
 /// Checks that every record has as many fields as the header. Returns the number of
-/// data records (blank lines are skipped, as the CSV reader does).
+/// data records (blank lines are skipped, as the CSV reader does). Lines without a quote
+/// are counted with a plain byte count; quoted fields (which may span lines) are followed
+/// character by character.
 pub fn check_shape(text: &[u8], delim: u8, path: &str) -> Result<usize, IngestError> {
-    let mut expected = None;
+    let mut expected: Option<usize> = None;
     let mut records = 0usize;
-    let mut line = 1usize;
-    let mut record_line = 1usize;
-    let mut fields = 1usize;
-    let mut blank = true;
-    let mut pos = 0usize;
-    let mut finish = |fields: usize, blank: bool, record_line: usize| -> Result<(), IngestError> {
-        if blank {
-            return Ok(());
-        }
-        match expected {
-            None => expected = Some(fields),
-            Some(e) if e != fields => {
-                return Err(IngestError::Ragged {
-                    path: path.into(),
-                    row: records + 1,
-                    line: record_line,
-                    got: fields,
-                    expected: e,
-                });
-            }
-            Some(_) => records += 1,
-        }
-        Ok(())
-    };
-    while pos < text.len() {
-        let Some(off) = memchr3(delim, b'"', b'\n', &text[pos..]) else {
-            if text[pos..].iter().any(|b| !b.is_ascii_whitespace()) {
-                blank = false;
-            }
-            break;
-        };
-        if text[pos..pos + off]
-            .iter()
-            .any(|b| !b.is_ascii_whitespace())
-        {
-            blank = false;
-        }
-        let at = pos + off;
-        match text[at] {
-            b'\n' => {
-                finish(fields, blank, record_line)?;
-                line += 1;
-                record_line = line;
-                fields = 1;
-                blank = true;
-                pos = at + 1;
-            }
-            b'"' => {
-                blank = false;
-                // Skip to the closing quote; "" is an escaped quote.
-                let mut q = at + 1;
-                loop {
-                    match memchr(b'"', &text[q..]) {
-                        Some(o) => {
-                            line += text[q..q + o].iter().filter(|&&b| b == b'\n').count();
-                            q += o + 1;
-                            if text.get(q) == Some(&b'"') {
-                                q += 1;
-                            } else {
-                                break;
-                            }
-                        }
-                        None => {
-                            q = text.len();
-                            break;
-                        }
-                    }
+    let mut line_no = 0usize;
+    // A record in progress that continues over a line break inside quotes.
+    let mut open: Option<(usize, usize)> = None; // (fields so far, first line)
+    let mut check =
+        |fields: usize, first_line: usize, records: &mut usize| -> Result<(), IngestError> {
+            match expected {
+                None => expected = Some(fields),
+                Some(e) if e != fields => {
+                    return Err(IngestError::Ragged {
+                        path: path.into(),
+                        row: *records + 1,
+                        line: first_line,
+                        got: fields,
+                        expected: e,
+                    });
                 }
-                pos = q;
+                Some(_) => *records += 1,
+            }
+            Ok(())
+        };
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+    for end in ends {
+        let line = &text[start..end];
+        start = end + 1;
+        line_no += 1;
+        match open {
+            None if memchr(b'"', line).is_none() => {
+                let fields = line
+                    .iter()
+                    .fold(1usize, |n, &b| n + usize::from(b == delim));
+                if fields == 1 && line.iter().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                check(fields, line_no, &mut records)?;
             }
             _ => {
-                blank = false;
-                fields += 1;
-                pos = at + 1;
+                let (mut fields, first, mut quoted) = match open {
+                    Some((f, first)) => (f, first, true),
+                    None => (1, line_no, false),
+                };
+                let mut i = 0;
+                while i < line.len() {
+                    let b = line[i];
+                    if quoted {
+                        if b == b'"' {
+                            if line.get(i + 1) == Some(&b'"') {
+                                i += 1;
+                            } else {
+                                quoted = false;
+                            }
+                        }
+                    } else if b == b'"' {
+                        quoted = true;
+                    } else if b == delim {
+                        fields += 1;
+                    }
+                    i += 1;
+                }
+                if quoted {
+                    open = Some((fields, first));
+                } else {
+                    open = None;
+                    check(fields, first, &mut records)?;
+                }
             }
         }
     }
-    finish(fields, blank, record_line)?;
+    if let Some((fields, first)) = open {
+        check(fields, first, &mut records)?;
+    }
     Ok(records)
 }
 
@@ -401,7 +400,7 @@ mod tests {
     #[test]
     fn utf8_bom_is_stripped() {
         let (text, enc) = decode_text(b"\xEF\xBB\xBFa,b\n1,2\n", "f", Encoding::Auto).unwrap();
-        assert_eq!((text.as_slice(), enc), (&b"a,b\n1,2\n"[..], "utf-8"));
+        assert_eq!((text.as_ref(), enc), (&b"a,b\n1,2\n"[..], "utf-8"));
     }
 
     #[test]
