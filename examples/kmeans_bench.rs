@@ -9,6 +9,10 @@ use ndarray::Array2;
 use rfm_agent::cluster::KMeansParams;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let usage =
         "usage: kmeans_bench FILE N_FEATURES (--k K | --sweep FROM TO) [--n-init N] [--seed S]";

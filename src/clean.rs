@@ -157,16 +157,24 @@ pub struct Cleaned {
 
 /// `17850`, `"17850"`, ` 17850.0 ` → `17850`; blank → `None`.
 pub fn normalize_customer(raw: &str) -> Option<&str> {
-    let s = raw.trim().trim_matches('"').trim();
-    if s.is_empty() || s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("null") {
+    let mut s = raw.trim();
+    if s.starts_with('"') || s.ends_with('"') {
+        s = s.trim_matches('"').trim();
+    }
+    if s.is_empty()
+        || (s.len() == 3 && s.eq_ignore_ascii_case("nan"))
+        || (s.len() == 4 && s.eq_ignore_ascii_case("null"))
+    {
         return None;
     }
-    if let Some((int, frac)) = s.split_once('.')
-        && !int.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b == b'0')
-    {
-        return Some(int);
+    if let Some(dot) = memchr::memchr(b'.', s.as_bytes()) {
+        let (int, frac) = (&s[..dot], &s.as_bytes()[dot + 1..]);
+        if !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.iter().all(|&b| b == b'0')
+        {
+            return Some(int);
+        }
     }
     Some(s)
 }

@@ -2,7 +2,10 @@
 //! YYYYMMDD, Excel serial numbers, epoch numbers, native timestamps) and converts it to
 //! milliseconds since 1970-01-01 (wall-clock time, no time zone).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use std::cell::RefCell;
+
+use chrono::DateTime;
+use chrono::format::{Item, Parsed, StrftimeItems};
 use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -112,16 +115,41 @@ fn parse_iso(s: &str) -> Option<i64> {
         .or_else(|| parse_pattern(&normal, "%Y-%m-%d %H:%M"))
 }
 
+/// A strftime pattern compiled once per thread (chrono would re-read the pattern on every
+/// call), and whether it has a time part.
+type Compiled = std::rc::Rc<(Vec<Item<'static>>, bool)>;
+
+fn compiled(pattern: &str) -> Option<Compiled> {
+    thread_local! {
+        static CACHE: RefCell<FxHashMap<String, Option<Compiled>>> = RefCell::default();
+    }
+    CACHE.with(|cache| {
+        if let Some(c) = cache.borrow().get(pattern) {
+            return c.clone();
+        }
+        let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X"]
+            .iter()
+            .any(|t| pattern.contains(t));
+        let items = StrftimeItems::new(pattern).parse_to_owned().ok();
+        let c = items.map(|items| std::rc::Rc::new((items, has_time)));
+        cache.borrow_mut().insert(pattern.to_string(), c.clone());
+        c
+    })
+}
+
 fn parse_pattern(s: &str, pattern: &str) -> Option<i64> {
-    let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%X"]
-        .iter()
-        .any(|t| pattern.contains(t));
-    if has_time {
-        NaiveDateTime::parse_from_str(s, pattern)
+    let compiled = compiled(pattern)?;
+    let (items, has_time) = &*compiled;
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, s, items.iter()).ok()?;
+    if *has_time {
+        parsed
+            .to_naive_datetime_with_offset(0)
             .ok()
             .map(|d| d.and_utc().timestamp_millis())
     } else {
-        NaiveDate::parse_from_str(s, pattern)
+        parsed
+            .to_naive_date()
             .ok()
             .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis())
     }
@@ -368,6 +396,7 @@ pub fn parse_snapshot(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn text(values: &[&str]) -> Series {
         Series::new(

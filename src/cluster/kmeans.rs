@@ -12,6 +12,9 @@ use rayon::prelude::*;
 
 /// Points per parallel work item; fixed so that results do not depend on the thread count.
 const CHUNK: usize = 4096;
+/// Chunks per rayon task: small inputs stay on one thread within a restart (restarts
+/// themselves run in parallel), large ones split into many tasks.
+const MIN_CHUNKS_PER_TASK: usize = 4;
 
 /// Errors from k-means parameters or fitting.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,8 @@ pub enum KMeansError {
     NoIterations,
     #[error("tolerance must be a finite number >= 0 (got {0})")]
     Tolerance(f64),
+    #[error("k-means here supports at most 32 features (got {0})")]
+    TooManyFeatures(usize),
     #[error("the data contain NaN or infinite values")]
     NotFinite,
     #[error(transparent)]
@@ -172,14 +177,18 @@ impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
         let tol = self.tol * mean_variance(&x, n, d);
         let mut master = Xoshiro256PlusPlus::seed_from_u64(self.seed);
         let seeds: Vec<u64> = (0..self.n_init).map(|_| master.next_u64()).collect();
-        let runs: Vec<Run> = seeds
-            .par_iter()
-            .map(|&s| run_once(&x, n, d, k, self.max_iter, tol, s))
-            .collect();
-        let best = runs
-            .into_iter()
-            .reduce(|a, b| if b.inertia < a.inertia { b } else { a })
-            .expect("n_init >= 1");
+        // Points as fixed-size arrays (zero-padded, which leaves distances unchanged) so the
+        // distance loops unroll.
+        let best = match d {
+            1 => fit_fixed::<1>(&x, d, k, self.max_iter, tol, &seeds),
+            2 => fit_fixed::<2>(&x, d, k, self.max_iter, tol, &seeds),
+            3 => fit_fixed::<3>(&x, d, k, self.max_iter, tol, &seeds),
+            4 => fit_fixed::<4>(&x, d, k, self.max_iter, tol, &seeds),
+            5..=8 => fit_fixed::<8>(&x, d, k, self.max_iter, tol, &seeds),
+            9..=16 => fit_fixed::<16>(&x, d, k, self.max_iter, tol, &seeds),
+            17..=32 => fit_fixed::<32>(&x, d, k, self.max_iter, tol, &seeds),
+            _ => return Err(KMeansError::TooManyFeatures(d)),
+        };
         Ok(KMeansModel {
             centroids: Array2::from_shape_vec((k, d), best.centers).expect("k x d"),
             labels: best.labels.into_iter().map(|l| l as usize).collect(),
@@ -189,6 +198,36 @@ impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, KMeansError> for KMeansVa
     }
 }
 
+/// Runs every restart on `D`-dimensional points and keeps the lowest inertia.
+fn fit_fixed<const D: usize>(
+    x: &[f64],
+    d: usize,
+    k: usize,
+    max_iter: usize,
+    tol: f64,
+    seeds: &[u64],
+) -> Run {
+    let points: Vec<[f64; D]> = x
+        .chunks_exact(d)
+        .map(|row| std::array::from_fn(|j| if j < d { row[j] } else { 0.0 }))
+        .collect();
+    let runs: Vec<Run> = seeds
+        .par_iter()
+        .map(|&s| run_once::<D>(&points, k, max_iter, tol, s))
+        .collect();
+    let mut best = runs
+        .into_iter()
+        .reduce(|a, b| if b.inertia < a.inertia { b } else { a })
+        .expect("n_init >= 1");
+    // Drop the padding.
+    best.centers = best
+        .centers
+        .chunks_exact(D)
+        .flat_map(|c| c[..d].to_vec())
+        .collect();
+    best
+}
+
 impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<usize>> for KMeansModel {
     fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<usize>) {
         let centers: Vec<f64> = self.centroids.iter().copied().collect();
@@ -196,7 +235,23 @@ impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<usize>> for K
         let rows: Vec<Vec<f64>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
         let labels: Vec<usize> = rows
             .par_iter()
-            .map(|p| nearest_two(p, &centers, d).0)
+            .map(|p| {
+                (0..centers.len() / d)
+                    .min_by(|&a, &b| {
+                        let da: f64 = p
+                            .iter()
+                            .zip(&centers[a * d..])
+                            .map(|(x, c)| (x - c) * (x - c))
+                            .sum();
+                        let db: f64 = p
+                            .iter()
+                            .zip(&centers[b * d..])
+                            .map(|(x, c)| (x - c) * (x - c))
+                            .sum();
+                        da.total_cmp(&db)
+                    })
+                    .unwrap_or(0)
+            })
             .collect();
         for (slot, l) in y.iter_mut().zip(labels) {
             *slot = l;
@@ -217,16 +272,21 @@ fn mean_variance(x: &[f64], n: usize, d: usize) -> f64 {
     total / d as f64
 }
 
-#[inline]
-fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+#[inline(always)]
+fn dist2<const D: usize>(a: &[f64; D], b: &[f64; D]) -> f64 {
+    let mut s = 0.0;
+    for j in 0..D {
+        let t = a[j] - b[j];
+        s += t * t;
+    }
+    s
 }
 
 /// (index of nearest centre, squared distance to it, squared distance to the second nearest).
-#[inline]
-fn nearest_two(p: &[f64], centers: &[f64], d: usize) -> (usize, f64, f64) {
+#[inline(always)]
+fn nearest_two<const D: usize>(p: &[f64; D], centers: &[[f64; D]]) -> (usize, f64, f64) {
     let (mut best, mut d1, mut d2) = (0, f64::INFINITY, f64::INFINITY);
-    for (c, center) in centers.chunks_exact(d).enumerate() {
+    for (c, center) in centers.iter().enumerate() {
         let dd = dist2(p, center);
         if dd < d1 {
             d2 = d1;
@@ -240,41 +300,43 @@ fn nearest_two(p: &[f64], centers: &[f64], d: usize) -> (usize, f64, f64) {
 }
 
 struct Run {
+    /// k × D (padded) until `fit_fixed` trims it to k × d.
     centers: Vec<f64>,
     labels: Vec<u32>,
     inertia: f64,
     n_iter: usize,
 }
 
-/// Greedy k-means++ (2 + ln k candidates per step, as scikit-learn).
-fn init_plus_plus(x: &[f64], n: usize, d: usize, k: usize, rng: &mut impl Rng) -> Vec<f64> {
-    let mut centers = Vec::with_capacity(k * d);
-    let first = rng.gen_range(0..n);
-    centers.extend_from_slice(&x[first * d..(first + 1) * d]);
-    let mut closest: Vec<f64> = x.par_chunks(d).map(|p| dist2(p, &centers[..d])).collect();
+/// Greedy k-means++ (2 + ln k candidates per step, as scikit-learn). The squared distance
+/// of each point to its closest centre is kept with per-chunk totals, so a candidate is
+/// sampled by finding its chunk from the chunk totals and then its point within the chunk.
+fn init_plus_plus<const D: usize>(x: &[[f64; D]], k: usize, rng: &mut impl Rng) -> Vec<[f64; D]> {
+    let n = x.len();
+    let mut centers = Vec::with_capacity(k);
+    centers.push(x[rng.gen_range(0..n)]);
+    let mut closest = vec![f64::INFINITY; n];
+    let mut chunk_totals = tighten(x, &mut closest, &centers[0]);
     let trials = 2 + (k as f64).ln() as usize;
-    let mut cumulative = vec![0.0; n];
     for _ in 1..k {
+        let mut prefix = Vec::with_capacity(chunk_totals.len());
         let mut acc = 0.0;
-        for (c, v) in cumulative.iter_mut().zip(&closest) {
-            acc += v;
-            *c = acc;
+        for t in &chunk_totals {
+            acc += t;
+            prefix.push(acc);
         }
-        let candidates: Vec<usize> = (0..trials)
-            .map(|_| {
-                let r = rng.r#gen::<f64>() * acc;
-                cumulative.partition_point(|&c| c <= r).min(n - 1)
-            })
+        let candidates: Vec<[f64; D]> = (0..trials)
+            .map(|_| x[sample(rng.r#gen::<f64>() * acc, &prefix, &closest)])
             .collect();
         // Potential after adding each candidate, summed chunk by chunk in order.
         let partials: Vec<Vec<f64>> = x
-            .par_chunks(CHUNK * d)
+            .par_chunks(CHUNK)
             .zip(closest.par_chunks(CHUNK))
+            .with_min_len(MIN_CHUNKS_PER_TASK)
             .map(|(xs, cl)| {
                 let mut sums = vec![0.0; trials];
-                for (p, &c0) in xs.chunks_exact(d).zip(cl) {
-                    for (t, &cand) in candidates.iter().enumerate() {
-                        sums[t] += c0.min(dist2(p, &x[cand * d..(cand + 1) * d]));
+                for (p, &c0) in xs.iter().zip(cl) {
+                    for (t, cand) in candidates.iter().enumerate() {
+                        sums[t] += c0.min(dist2(p, cand));
                     }
                 }
                 sums
@@ -289,32 +351,61 @@ fn init_plus_plus(x: &[f64], n: usize, d: usize, k: usize, rng: &mut impl Rng) -
         let best = (0..trials)
             .min_by(|&a, &b| totals[a].total_cmp(&totals[b]))
             .unwrap_or(0);
-        let chosen = &x[candidates[best] * d..(candidates[best] + 1) * d];
-        closest
-            .par_iter_mut()
-            .zip(x.par_chunks(d))
-            .for_each(|(c, p)| *c = c.min(dist2(p, chosen)));
-        centers.extend_from_slice(chosen);
+        chunk_totals = tighten(x, &mut closest, &candidates[best]);
+        centers.push(candidates[best]);
     }
     centers
 }
 
+/// Lowers each point's closest squared distance with a new centre; returns chunk totals.
+fn tighten<const D: usize>(x: &[[f64; D]], closest: &mut [f64], center: &[f64; D]) -> Vec<f64> {
+    x.par_chunks(CHUNK)
+        .zip(closest.par_chunks_mut(CHUNK))
+        .with_min_len(MIN_CHUNKS_PER_TASK)
+        .map(|(xs, cl)| {
+            let mut total = 0.0;
+            for (p, c) in xs.iter().zip(cl.iter_mut()) {
+                *c = c.min(dist2(p, center));
+                total += *c;
+            }
+            total
+        })
+        .collect()
+}
+
+/// The point where the running sum of `closest` first exceeds `r`.
+fn sample(r: f64, prefix: &[f64], closest: &[f64]) -> usize {
+    let chunk = prefix.partition_point(|&c| c <= r).min(prefix.len() - 1);
+    let mut acc = if chunk == 0 { 0.0 } else { prefix[chunk - 1] };
+    let start = chunk * CHUNK;
+    let end = (start + CHUNK).min(closest.len());
+    for (i, v) in closest[start..end].iter().enumerate() {
+        acc += v;
+        if acc > r {
+            return start + i;
+        }
+    }
+    end - 1
+}
+
 /// Per-chunk statistics, reduced in chunk order.
-struct Partial {
-    sums: Vec<f64>,
+struct Partial<const D: usize> {
+    sums: Vec<[f64; D]>,
     counts: Vec<u64>,
     changed: usize,
 }
 
-fn reduce(parts: Vec<Partial>, k: usize, d: usize) -> Partial {
+fn reduce<const D: usize>(parts: Vec<Partial<D>>, k: usize) -> Partial<D> {
     let mut total = Partial {
-        sums: vec![0.0; k * d],
+        sums: vec![[0.0; D]; k],
         counts: vec![0; k],
         changed: 0,
     };
     for p in parts {
         for (a, b) in total.sums.iter_mut().zip(&p.sums) {
-            *a += b;
+            for j in 0..D {
+                a[j] += b[j];
+            }
         }
         for (a, b) in total.counts.iter_mut().zip(&p.counts) {
             *a += b;
@@ -346,8 +437,7 @@ impl Bounds {
     }
 
     /// Recomputes the shift maxima and centre gaps after the centres moved by `shift`.
-    fn update(&mut self, centers: &[f64], d: usize) {
-        let k = self.shift.len();
+    fn update<const D: usize>(&mut self, centers: &[[f64; D]]) {
         (self.max_shift, self.max_shift_at, self.second_shift) = (0.0, usize::MAX, 0.0);
         for (c, &s) in self.shift.iter().enumerate() {
             if s > self.max_shift {
@@ -358,14 +448,13 @@ impl Bounds {
                 self.second_shift = s;
             }
         }
-        for c in 0..k {
-            let mut nearest = f64::INFINITY;
-            for o in (0..k).filter(|&o| o != c) {
-                nearest = nearest.min(dist2(
-                    &centers[c * d..(c + 1) * d],
-                    &centers[o * d..(o + 1) * d],
-                ));
-            }
+        for (c, center) in centers.iter().enumerate() {
+            let nearest = centers
+                .iter()
+                .enumerate()
+                .filter(|&(o, _)| o != c)
+                .map(|(_, other)| dist2(center, other))
+                .fold(f64::INFINITY, f64::min);
             self.half_gap[c] = 0.5 * nearest.sqrt();
         }
     }
@@ -374,29 +463,28 @@ impl Bounds {
 /// One assignment step (Hamerly): moves the bounds by the centre shifts, recomputes
 /// distances only where the bounds cannot prove the label unchanged, and sums the points
 /// per cluster for the next update step.
-#[allow(clippy::too_many_arguments)]
-fn assign(
-    x: &[f64],
-    d: usize,
-    centers: &[f64],
+fn assign<const D: usize>(
+    x: &[[f64; D]],
+    centers: &[[f64; D]],
     labels: &mut [u32],
     upper: &mut [f64],
     lower: &mut [f64],
     b: &Bounds,
-) -> Partial {
-    let k = b.shift.len();
-    let parts: Vec<Partial> = x
-        .par_chunks(CHUNK * d)
+) -> Partial<D> {
+    let k = centers.len();
+    let parts: Vec<Partial<D>> = x
+        .par_chunks(CHUNK)
         .zip(labels.par_chunks_mut(CHUNK))
         .zip(upper.par_chunks_mut(CHUNK))
         .zip(lower.par_chunks_mut(CHUNK))
+        .with_min_len(MIN_CHUNKS_PER_TASK)
         .map(|(((xs, ls), us), lo)| {
             let mut part = Partial {
-                sums: vec![0.0; k * d],
+                sums: vec![[0.0; D]; k],
                 counts: vec![0; k],
                 changed: 0,
             };
-            for (i, p) in xs.chunks_exact(d).enumerate() {
+            for (i, p) in xs.iter().enumerate() {
                 let mut a = ls[i] as usize;
                 us[i] += b.shift[a];
                 lo[i] -= if a == b.max_shift_at {
@@ -406,9 +494,9 @@ fn assign(
                 };
                 let bound = b.half_gap[a].max(lo[i]);
                 if us[i] > bound {
-                    us[i] = dist2(p, &centers[a * d..(a + 1) * d]).sqrt();
+                    us[i] = dist2(p, &centers[a]).sqrt();
                     if us[i] > bound {
-                        let (best, d1, d2) = nearest_two(p, centers, d);
+                        let (best, d1, d2) = nearest_two(p, centers);
                         if best != a {
                             part.changed += 1;
                             a = best;
@@ -419,25 +507,29 @@ fn assign(
                     }
                 }
                 part.counts[a] += 1;
-                for j in 0..d {
-                    part.sums[a * d + j] += p[j];
+                let sum = &mut part.sums[a];
+                for j in 0..D {
+                    sum[j] += p[j];
                 }
             }
             part
         })
         .collect();
-    reduce(parts, k, d)
+    reduce(parts, k)
 }
 
-fn run_once(x: &[f64], n: usize, d: usize, k: usize, max_iter: usize, tol: f64, seed: u64) -> Run {
+fn run_once<const D: usize>(x: &[[f64; D]], k: usize, max_iter: usize, tol: f64, seed: u64) -> Run {
+    let n = x.len();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut centers = init_plus_plus(x, n, d, k, &mut rng);
+    let started = std::time::Instant::now();
+    let mut centers = init_plus_plus(x, k, &mut rng);
+    tracing::trace!(elapsed = ?started.elapsed(), "k-means++ initialised");
     // Infinite bounds: the first assignment computes every distance.
     let mut labels = vec![0u32; n];
     let mut upper = vec![f64::INFINITY; n];
     let mut lower = vec![f64::NEG_INFINITY; n];
     let mut bounds = Bounds::new(k);
-    let mut stats = assign(x, d, &centers, &mut labels, &mut upper, &mut lower, &bounds);
+    let mut stats = assign(x, &centers, &mut labels, &mut upper, &mut lower, &bounds);
     let mut n_iter = 0;
     while n_iter < max_iter {
         n_iter += 1;
@@ -448,33 +540,33 @@ fn run_once(x: &[f64], n: usize, d: usize, k: usize, max_iter: usize, tol: f64, 
             if stats.counts[c] == 0 {
                 continue;
             }
-            let mut s2 = 0.0;
-            for j in 0..d {
-                let new = stats.sums[c * d + j] / stats.counts[c] as f64;
-                s2 += (new - centers[c * d + j]).powi(2);
-                centers[c * d + j] = new;
-            }
+            let count = stats.counts[c] as f64;
+            let new: [f64; D] = std::array::from_fn(|j| stats.sums[c][j] / count);
+            let s2 = dist2(&new, &centers[c]);
+            centers[c] = new;
             bounds.shift[c] = s2.sqrt();
             shift_total += s2;
         }
-        bounds.update(&centers, d);
-        stats = assign(x, d, &centers, &mut labels, &mut upper, &mut lower, &bounds);
+        bounds.update(&centers);
+        stats = assign(x, &centers, &mut labels, &mut upper, &mut lower, &bounds);
         if stats.changed == 0 || shift_total <= tol {
             break;
         }
     }
+    tracing::trace!(elapsed = ?started.elapsed(), n_iter, "k-means run converged");
     let inertia_parts: Vec<f64> = x
-        .par_chunks(CHUNK * d)
+        .par_chunks(CHUNK)
         .zip(labels.par_chunks(CHUNK))
+        .with_min_len(MIN_CHUNKS_PER_TASK)
         .map(|(xs, ls)| {
-            xs.chunks_exact(d)
+            xs.iter()
                 .zip(ls)
-                .map(|(p, &l)| dist2(p, &centers[l as usize * d..(l as usize + 1) * d]))
+                .map(|(p, &l)| dist2(p, &centers[l as usize]))
                 .sum::<f64>()
         })
         .collect();
     Run {
-        centers,
+        centers: centers.iter().flatten().copied().collect(),
         labels,
         inertia: inertia_parts.iter().sum(),
         n_iter,

@@ -1,6 +1,5 @@
 //! XLSX input, streamed cell by cell with calamine; only the mapped columns are kept.
 
-use std::collections::HashMap;
 use std::io::Cursor;
 
 use calamine::{DataRef, DataType as _, Reader, Xlsx, open_workbook_from_rs};
@@ -70,12 +69,11 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
         return Err(IngestError::Empty { path: path.into() });
     }
     let resolved = resolve(&opts.columns, &header, path)?;
-    let by_col: HashMap<usize, usize> = resolved
-        .found
-        .values()
-        .enumerate()
-        .map(|(slot, (col, _))| (*col, slot))
-        .collect();
+    // Column index → slot of the mapped role (most columns map to nothing).
+    let mut by_col: Vec<Option<usize>> = vec![None; header.len()];
+    for (slot, (col, _)) in resolved.found.values().enumerate() {
+        by_col[*col] = Some(slot);
+    }
     let roles: Vec<Role> = resolved.found.keys().copied().collect();
     let mut data: Vec<Vec<Cell>> = vec![Vec::new(); roles.len()];
     let mut current: Vec<Cell> = vec![Cell::Empty; roles.len()];
@@ -99,7 +97,7 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
             current_row = Some(row);
             *rows += 1;
         }
-        if let Some(&slot) = by_col.get(&(col as usize)) {
+        if let Some(&Some(slot)) = by_col.get(col as usize) {
             current[slot] = convert(cell.get_value());
         }
     };
