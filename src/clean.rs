@@ -263,6 +263,34 @@ fn as_numbers(s: &Series, path: &str, column: &str) -> Result<Vec<Num>, CleanErr
         .collect())
 }
 
+/// Marks a missing value in an interned column.
+const NONE: u32 = u32::MAX;
+
+/// Interns a column: an id per row (`NONE` where missing) and the distinct values in order
+/// of first appearance. Exports repeat a value on consecutive lines, so a repeat of the
+/// previous row is resolved without hashing.
+fn intern<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<u32>, Vec<&'a str>) {
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut distinct = Vec::new();
+    let mut previous: Option<(&str, u32)> = None;
+    let ids = values
+        .map(|v| match (v, previous) {
+            (None, _) => NONE,
+            (Some(v), Some((p, id))) if p == v => id,
+            (Some(v), _) => {
+                let next = distinct.len() as u32;
+                let id = *index.entry(v).or_insert_with(|| {
+                    distinct.push(v);
+                    next
+                });
+                previous = Some((v, id));
+                id
+            }
+        })
+        .collect();
+    (ids, distinct)
+}
+
 /// Types, classifies and interns every row of `raw`.
 pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError> {
     let path = raw.source.path.as_str();
@@ -275,33 +303,54 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
         None => None,
     };
     let started = std::time::Instant::now();
-    let parsed = dates::parse_column(&raw.date, &col_name("date"), opts.date_format.as_ref())
-        .map_err(|source| CleanError::Date {
-            path: path.into(),
-            source,
-        })?;
-    tracing::debug!(elapsed = ?started.elapsed(), "dates parsed");
     let numbers = |s: &Option<Series>, role: &str| -> Result<Option<Vec<Num>>, CleanError> {
         s.as_ref()
             .map(|s| as_numbers(s, path, &col_name(role)))
             .transpose()
     };
-    let (quantity, (price, amount)) = rayon::join(
-        || numbers(&raw.quantity, "quantity"),
-        || {
-            rayon::join(
-                || numbers(&raw.price, "price"),
-                || numbers(&raw.amount, "amount"),
-            )
-        },
-    );
+    // The columns are independent: type them on all cores at once.
+    let ((parsed, (customer_of_row, customer_ids)), ((quantity, (price, amount)), invoice_of_row)) =
+        rayon::join(
+            || {
+                rayon::join(
+                    || dates::parse_column(&raw.date, &col_name("date"), opts.date_format.as_ref()),
+                    || intern(customers.iter().map(|c| c.and_then(normalize_customer))),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || numbers(&raw.quantity, "quantity"),
+                            || {
+                                rayon::join(
+                                    || numbers(&raw.price, "price"),
+                                    || numbers(&raw.amount, "amount"),
+                                )
+                            },
+                        )
+                    },
+                    || {
+                        invoices
+                            .as_ref()
+                            .map(|inv| intern(inv.iter().map(|v| v.map(str::trim))))
+                    },
+                )
+            },
+        );
+    let parsed = parsed.map_err(|source| CleanError::Date {
+        path: path.into(),
+        source,
+    })?;
     let (quantity, price, amount) = (quantity?, price?, amount?);
-    tracing::debug!(elapsed = ?started.elapsed(), "numbers parsed");
+    // Cancellation flag per distinct invoice.
+    let invoice_cancelled: Vec<bool> = invoice_of_row
+        .as_ref()
+        .map(|(_, ids)| ids.iter().map(|v| v.starts_with(['C', 'c'])).collect())
+        .unwrap_or_default();
+    tracing::debug!(elapsed = ?started.elapsed(), "columns typed");
 
     let mut removed: FxHashMap<Rule, (Vec<usize>, f64)> = FxHashMap::default();
-    let mut customer_index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut customer_ids: Vec<&str> = Vec::new();
-    let mut invoice_index: FxHashMap<&str, u32> = FxHashMap::default();
     let mut tx = Transactions {
         customer: Vec::with_capacity(n),
         invoice: Vec::with_capacity(n),
@@ -314,19 +363,10 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
     let mut revenue_in = 0.0;
     let mut max_date: Option<i64> = None;
     let mut netted = 0usize;
-
-    let mut cust_it = customers.iter();
-    let mut inv_it = invoices.as_ref().map(|c| c.iter());
     let cell = |c: &Option<Vec<Num>>, i: usize| c.as_ref().map_or(Num::Missing, |v| v[i]);
-    // Exports list the lines of an invoice together: reuse the previous row's lookups.
-    let mut last_customer: Option<(&str, u32)> = None;
-    let mut last_invoice: Option<(&str, u32)> = None;
     for i in 0..n {
-        let cust = cust_it.next().flatten().and_then(normalize_customer);
-        let inv = inv_it
-            .as_mut()
-            .and_then(|it| it.next().flatten())
-            .map(str::trim);
+        let cust = customer_of_row[i];
+        let inv = invoice_of_row.as_ref().map_or(NONE, |(ids, _)| ids[i]);
         let date = parsed.millis[i];
         if let Some(d) = date {
             max_date = Some(max_date.map_or(d, |m: i64| m.max(d)));
@@ -341,8 +381,8 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
         };
         let revenue = value.unwrap_or(0.0);
         revenue_in += revenue;
-        let is_cancel = inv.is_some_and(|v| v.starts_with(['C', 'c']));
-        let rule = if cust.is_none() {
+        let is_cancel = inv != NONE && invoice_cancelled[inv as usize];
+        let rule = if cust == NONE {
             Some(Rule::MissingCustomer)
         } else if date.is_none() {
             Some(Rule::BadDate)
@@ -369,28 +409,11 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
             e.1 += revenue;
             continue;
         }
-        let cust = cust.expect("checked");
-        let c = match last_customer {
-            Some((prev, id)) if prev == cust => id,
-            _ => {
-                let next = customer_ids.len() as u32;
-                let id = *customer_index.entry(cust).or_insert_with(|| {
-                    customer_ids.push(cust);
-                    next
-                });
-                last_customer = Some((cust, id));
-                id
-            }
-        };
-        let invoice_id = match (inv, last_invoice) {
-            (Some(v), Some((prev, id))) if prev == v => id,
-            (Some(v), _) => {
-                let next = invoice_index.len() as u32;
-                let id = *invoice_index.entry(v).or_insert(next);
-                last_invoice = Some((v, id));
-                id
-            }
-            (None, _) => u32::MAX - i as u32,
+        let c = cust;
+        let invoice_id = if inv == NONE {
+            u32::MAX - i as u32
+        } else {
+            inv
         };
         tx.customer.push(c);
         tx.invoice.push(invoice_id);
@@ -434,6 +457,7 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
 
     let mut tx = tx;
     tx.customer_ids = customer_ids.into_iter().map(str::to_string).collect();
+    tracing::debug!(elapsed = ?started.elapsed(), "rows classified");
     // Rows after an explicit snapshot are not part of this period.
     if tx.millis.iter().any(|&m| m > snapshot) {
         let mut late = Vec::new();
