@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dates::{self, DateFormat};
 use crate::ingest::RawTable;
+use crate::intern::{NONE, intern};
 
 /// What to do with cancellations (invoices starting with `C`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -261,34 +262,6 @@ fn as_numbers(s: &Series, path: &str, column: &str) -> Result<Vec<Num>, CleanErr
             Some(_) => Num::Bad,
         })
         .collect())
-}
-
-/// Marks a missing value in an interned column.
-const NONE: u32 = u32::MAX;
-
-/// Interns a column: an id per row (`NONE` where missing) and the distinct values in order
-/// of first appearance. Exports repeat a value on consecutive lines, so a repeat of the
-/// previous row is resolved without hashing.
-fn intern<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<u32>, Vec<&'a str>) {
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut distinct = Vec::new();
-    let mut previous: Option<(&str, u32)> = None;
-    let ids = values
-        .map(|v| match (v, previous) {
-            (None, _) => NONE,
-            (Some(v), Some((p, id))) if p == v => id,
-            (Some(v), _) => {
-                let next = distinct.len() as u32;
-                let id = *index.entry(v).or_insert_with(|| {
-                    distinct.push(v);
-                    next
-                });
-                previous = Some((v, id));
-                id
-            }
-        })
-        .collect();
-    (ids, distinct)
 }
 
 /// Types, classifies and interns every row of `raw`.

@@ -10,6 +10,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::intern::{NONE, intern};
+
 const MS_PER_DAY: f64 = 86_400_000.0;
 /// Days from Excel's day 0 (1899-12-30, 1900 date system) to 1970-01-01.
 const EXCEL_EPOCH_OFFSET_DAYS: f64 = 25_569.0;
@@ -271,25 +273,7 @@ fn parse_text(
 ) -> Result<ParsedDates, DateError> {
     // Parse each distinct text once: exports repeat timestamps heavily (and on consecutive
     // lines, so a repeat of the previous row needs no hashing).
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut values: Vec<&str> = Vec::new();
-    let mut previous: Option<(&str, u32)> = None;
-    let ids: Vec<u32> = col
-        .iter()
-        .map(|v| match (v, previous) {
-            (None, _) => u32::MAX,
-            (Some(v), Some((p, id))) if p == v => id,
-            (Some(v), _) => {
-                let next = values.len() as u32;
-                let id = *index.entry(v).or_insert_with(|| {
-                    values.push(v);
-                    next
-                });
-                previous = Some((v, id));
-                id
-            }
-        })
-        .collect();
+    let (ids, values) = intern(col.iter());
     let (format, ambiguous) = match forced {
         Some(f) => (f.clone(), false),
         None => detect_text(&values, column)?,
@@ -298,7 +282,7 @@ fn parse_text(
     let millis = ids
         .iter()
         .map(|&id| {
-            if id == u32::MAX {
+            if id == NONE {
                 None
             } else {
                 parsed[id as usize]

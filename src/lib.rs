@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod convert;
 pub mod dates;
 pub mod ingest;
+pub mod intern;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
