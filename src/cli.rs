@@ -33,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Ingest, clean, compute RFM and cluster customers (the built-in sample if no --input).
     Segment(SegmentArgs),
+    /// Segment customers and draft a campaign per segment (rule-based, offline).
+    Agent(AgentArgs),
     /// Write the built-in sample transactions (.csv, .csv.gz, .xlsx or .parquet).
     Sample(SampleArgs),
     /// Convert a transactions file to .csv, .csv.gz, .xlsx or .parquet (UCI layout kept).
@@ -118,6 +120,32 @@ pub struct SegmentArgs {
     /// What to print: table, json or csv.
     #[arg(short, long, value_enum)]
     pub format: Option<OutputFormat>,
+}
+
+/// How the agent prints its campaigns.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum AgentFormat {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Write customers.csv, clusters.json and campaigns.json to this directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print: table, json or markdown.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: AgentFormat,
+    /// Folder with segments.toml to use instead of the built-in templates.
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

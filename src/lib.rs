@@ -3,6 +3,7 @@
 //! The pipeline, one module per stage: [`ingest`] → [`clean`] → [`rfm`] → [`cluster`] →
 //! [`output`], driven by [`pipeline`] with settings from [`settings`].
 
+pub mod agent;
 pub mod clean;
 pub mod cli;
 pub mod cluster;

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use rfm_agent::cli::{Cli, Command};
+use rfm_agent::cli::{AgentFormat, Cli, Command};
 use rfm_agent::settings::Settings;
-use rfm_agent::{convert, output, pipeline, progress, sample};
+use rfm_agent::{agent, convert, output, pipeline, progress, sample, settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,9 +51,55 @@ fn run(cli: Cli) -> Result<()> {
             args.apply(&mut settings).map_err(anyhow::Error::msg)?;
             let run = pipeline::run_segment(&settings)?;
             if !settings.output.dir.is_empty() {
-                output::write_dir(&run, std::path::Path::new(&settings.output.dir))?;
+                output::write_dir(&run, std::path::Path::new(&settings.output.dir), &[])?;
             }
             let text = output::render(&run, settings.output.format)?;
+            print(&text)
+        }
+        Command::Agent(args) => {
+            args.input
+                .apply(&mut settings)
+                .map_err(anyhow::Error::msg)?;
+            args.model.apply(&mut settings);
+            let prompts = match &args.prompts {
+                Some(dir) => agent::Prompts::from_dir(dir)?,
+                None => agent::Prompts::built_in(),
+            };
+            let run = pipeline::run_segment(&settings)?;
+            let doc = agent::CampaignsDocument {
+                version: env!("CARGO_PKG_VERSION"),
+                summary: agent::RunSummary {
+                    backend: "rules".into(),
+                    ..Default::default()
+                },
+                campaigns: agent::rule_campaigns(&run, &prompts)?,
+            };
+            let json = serde_json::to_string_pretty(&doc)? + "\n";
+            let out = args.out.as_ref().map(|p| p.display().to_string());
+            if let Some(dir) = out
+                .or_else(|| (!settings.output.dir.is_empty()).then(|| settings.output.dir.clone()))
+            {
+                output::write_dir(
+                    &run,
+                    std::path::Path::new(&dir),
+                    &[("campaigns.json", json.clone().into_bytes())],
+                )?;
+            }
+            let text = match args.format {
+                AgentFormat::Json => json,
+                AgentFormat::Markdown => agent::markdown(&doc.campaigns),
+                AgentFormat::Table => {
+                    let mut t = output::render(&run, settings::OutputFormat::Table)?;
+                    t.push_str("\nSegments\n");
+                    for c in &doc.campaigns {
+                        t.push_str(&format!(
+                            "  {:>2}  {:<20} {}\n      subject: {}\n",
+                            c.cluster, c.name, c.rationale, c.email.subject
+                        ));
+                    }
+                    t
+                }
+            };
             print(&text)
         }
         Command::Sample(args) => {

@@ -24,13 +24,17 @@ pub fn render(run: &SegmentRun, format: OutputFormat) -> Result<String> {
     })
 }
 
-/// Writes customers.csv and clusters.json to `dir` (created if missing). Both files are
-/// staged under temporary names and renamed into place only when both are complete.
-pub fn write_dir(run: &SegmentRun, dir: &Path) -> Result<()> {
+/// Writes customers.csv, clusters.json and any `extra` files to `dir` (created if
+/// missing). All are staged under temporary names and renamed into place only when every
+/// one is complete.
+pub fn write_dir(run: &SegmentRun, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
     let mut out = AtomicDir::new(dir)?;
     out.stage("customers.csv", &customers_csv(run)?)?;
     let doc = serde_json::to_vec_pretty(&ClustersDocument::new(run))?;
     out.stage("clusters.json", &doc)?;
+    for (name, bytes) in extra {
+        out.stage(name, bytes)?;
+    }
     out.commit()
         .with_context(|| format!("cannot write results to {}", dir.display()))
 }

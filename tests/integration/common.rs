@@ -29,20 +29,25 @@ pub fn sample_csv() -> &'static Path {
     })
 }
 
-/// Runs `segment --format json` with `args` and returns the parsed document.
-pub fn segment_json(args: &[&str]) -> Value {
+/// Runs `command --format json` with `args` and returns the parsed document.
+pub fn command_json(command: &str, args: &[&str]) -> Value {
     let out = bin()
-        .arg("segment")
+        .arg(command)
         .args(args)
         .args(["--format", "json"])
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "segment {args:?} failed: {}",
+        "{command} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Runs `segment --format json` with `args` and returns the parsed document.
+pub fn segment_json(args: &[&str]) -> Value {
+    command_json("segment", args)
 }
 
 /// Runs the binary expecting failure; returns stderr.

@@ -1,5 +1,6 @@
 //! Integration tests: drive the real `rfm-agent` binary.
 
+mod agent;
 mod bad_input;
 mod common;
 mod formats;
