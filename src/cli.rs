@@ -108,15 +108,22 @@ pub struct ModelArgs {
     pub max_iter: Option<usize>,
 }
 
+/// What every pipeline command takes: the input, the model, and where to write results.
 #[derive(Debug, Args)]
-pub struct SegmentArgs {
+pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Write customers.csv and clusters.json to this directory.
+    /// Write the results (customers.csv, clusters.json, …) to this directory.
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
     /// What to print: table, json or csv.
     #[arg(short, long, value_enum)]
     pub format: Option<OutputFormat>,
@@ -134,12 +141,7 @@ pub enum AgentFormat {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// Write customers.csv, clusters.json and campaigns.json to this directory.
-    #[arg(short, long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub run: RunArgs,
     /// What to print: table, json or markdown.
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: AgentFormat,
@@ -224,13 +226,20 @@ impl ModelArgs {
     }
 }
 
-impl SegmentArgs {
+impl RunArgs {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         self.input.apply(s)?;
         self.model.apply(s);
         if let Some(dir) = &self.out {
             s.output.dir = dir.display().to_string();
         }
+        Ok(())
+    }
+}
+
+impl SegmentArgs {
+    pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
+        self.run.apply(s)?;
         if let Some(f) = self.format {
             s.output.format = f;
         }

@@ -57,10 +57,7 @@ fn run(cli: Cli) -> Result<()> {
             print(&text)
         }
         Command::Agent(args) => {
-            args.input
-                .apply(&mut settings)
-                .map_err(anyhow::Error::msg)?;
-            args.model.apply(&mut settings);
+            args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
             let prompts = match &args.prompts {
                 Some(dir) => agent::Prompts::from_dir(dir)?,
                 None => agent::Prompts::built_in(),
@@ -75,13 +72,10 @@ fn run(cli: Cli) -> Result<()> {
                 campaigns: agent::rule_campaigns(&run, &prompts)?,
             };
             let json = serde_json::to_string_pretty(&doc)? + "\n";
-            let out = args.out.as_ref().map(|p| p.display().to_string());
-            if let Some(dir) = out
-                .or_else(|| (!settings.output.dir.is_empty()).then(|| settings.output.dir.clone()))
-            {
+            if !settings.output.dir.is_empty() {
                 output::write_dir(
                     &run,
-                    std::path::Path::new(&dir),
+                    std::path::Path::new(&settings.output.dir),
                     &[("campaigns.json", json.clone().into_bytes())],
                 )?;
             }
