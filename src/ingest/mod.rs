@@ -184,6 +184,11 @@ pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<RawTable, IngestErro
 /// The file's bytes, its name for messages and its format.
 fn load(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, String, FileFormat), IngestError> {
     let display = path.display().to_string();
+    if path.is_dir() {
+        return Err(IngestError::Options(format!(
+            "{display}: is a directory; pass a transactions file with --input"
+        )));
+    }
     let format = match opts.format {
         Some(f) => f,
         None => FileFormat::from_path(path)?,

@@ -34,6 +34,17 @@ fn missing_file() {
 }
 
 #[test]
+fn directory_instead_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().display().to_string();
+    let e = segment_fails(&p, &[]);
+    assert!(
+        e.contains(&format!("{p}: is a directory; pass a transactions file")),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_extension() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "tx.json", "{}");
