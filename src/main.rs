@@ -69,7 +69,7 @@ fn run(cli: Cli) -> Result<()> {
                     backend: "rules".into(),
                     ..Default::default()
                 },
-                campaigns: agent::rule_campaigns(&run, &prompts)?,
+                campaigns: agent::rule_campaigns(&run, &prompts, &settings.agent.offers)?,
             };
             let json = serde_json::to_string_pretty(&doc)? + "\n";
             if !settings.output.dir.is_empty() {

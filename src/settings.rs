@@ -22,6 +22,14 @@ pub struct Settings {
     pub rfm: RfmSettings,
     pub cluster: ClusterSettings,
     pub output: OutputSettings,
+    pub agent: AgentSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Offers campaign copy may make, e.g. "free shipping", "10 % off".
+    pub offers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,6 +1,7 @@
 //! The marketing agent: for every cluster a segment name with its reason, a strategy, the
 //! channels and a draft email. The rule-based agent here is deterministic and offline.
 
+pub mod grounding;
 mod prompts;
 mod segments;
 
@@ -53,8 +54,13 @@ pub struct CampaignsDocument {
     pub campaigns: Vec<Campaign>,
 }
 
-/// Names every cluster and renders its campaign from the templates.
-pub fn rule_campaigns(run: &SegmentRun, prompts: &Prompts) -> Result<Vec<Campaign>, PromptsError> {
+/// Names every cluster and renders its campaign from the templates; the emails must pass
+/// the grounding checks (figures from the cluster, offers from `offers`).
+pub fn rule_campaigns(
+    run: &SegmentRun,
+    prompts: &Prompts,
+    offers: &[String],
+) -> Result<Vec<Campaign>, PromptsError> {
     let named = name_clusters(&run.rfm, &run.segmentation.clusters);
     run.segmentation
         .clusters
@@ -62,6 +68,20 @@ pub fn rule_campaigns(run: &SegmentRun, prompts: &Prompts) -> Result<Vec<Campaig
         .zip(named)
         .map(|(cluster, (segment, rationale))| {
             let rendered = prompts.render(segment, cluster)?;
+            let e = &rendered.email;
+            let problems =
+                grounding::check(&e.subject, &e.preheader, &e.body, &rendered.allowed, offers);
+            if !problems.is_empty() {
+                return Err(PromptsError::Ungrounded {
+                    path: prompts.origin().to_string(),
+                    segment: segment.key.to_string(),
+                    problems: problems
+                        .iter()
+                        .map(|v| format!("{}: {}", v.field, v.problem))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
             Ok(Campaign {
                 cluster: cluster.id,
                 name: segment.name.to_string(),

@@ -19,6 +19,14 @@ pub enum PromptsError {
     Read { path: String, detail: String },
     #[error("{path}: segment `{segment}` has no templates; add a [{segment}] table")]
     Missing { path: String, segment: String },
+    #[error(
+        "{path}: the `{segment}` email is not grounded: {problems}. Use only the cluster's figures, or list the offer under [agent] offers in the settings"
+    )]
+    Ungrounded {
+        path: String,
+        segment: String,
+        problems: String,
+    },
     #[error("{path}: template for `{segment}.{field}` does not render: {detail}")]
     Render {
         path: String,
@@ -40,6 +48,8 @@ struct SegmentTemplates {
 
 /// Rendered texts for one cluster.
 pub struct Rendered {
+    /// The figures the templates could quote (grounding allows exactly these numbers).
+    pub allowed: Vec<f64>,
     pub strategy: String,
     pub channels: Vec<String>,
     pub email: Email,
@@ -112,6 +122,11 @@ impl Prompts {
         Ok(())
     }
 
+    /// Where the templates came from, for messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     pub fn render(&self, segment: &Segment, c: &ClusterSummary) -> Result<Rendered, PromptsError> {
         let t = self
             .segments
@@ -121,15 +136,24 @@ impl Prompts {
                 segment: segment.key.to_string(),
             })?;
         let env = Environment::new();
+        let figures = [
+            c.size.to_string(),
+            format!("{:.0}", c.share * 100.0),
+            format!("{:.2}", c.revenue),
+            format!("{:.0}", c.revenue_share * 100.0),
+            format!("{:.0}", c.recency.median),
+            format!("{:.0}", c.frequency.median),
+            format!("{:.2}", c.monetary.median),
+        ];
         let ctx = context! {
             name => segment.name,
-            customers => c.size,
-            share_pct => format!("{:.0}", c.share * 100.0),
-            revenue => format!("{:.2}", c.revenue),
-            revenue_share_pct => format!("{:.0}", c.revenue_share * 100.0),
-            recency_days => format!("{:.0}", c.recency.median),
-            frequency => format!("{:.0}", c.frequency.median),
-            monetary => format!("{:.2}", c.monetary.median),
+            customers => &figures[0],
+            share_pct => &figures[1],
+            revenue => &figures[2],
+            revenue_share_pct => &figures[3],
+            recency_days => &figures[4],
+            frequency => &figures[5],
+            monetary => &figures[6],
             currency => self.currency.as_str(),
             first_name => "{{first_name}}",
         };
@@ -143,6 +167,10 @@ impl Prompts {
                 })
         };
         Ok(Rendered {
+            allowed: figures
+                .iter()
+                .flat_map(|f| super::grounding::numbers(f))
+                .collect(),
             strategy: render("strategy", &t.strategy)?,
             channels: t.channels.clone(),
             email: Email {

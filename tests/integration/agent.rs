@@ -77,35 +77,70 @@ fn markdown_and_table_formats() {
 fn prompts_folder_overrides_the_templates() {
     let dir = tempfile::tempdir().unwrap();
     let built_in = std::fs::read_to_string("prompts/segments.toml").unwrap();
-    let edited = built_in.replace("subject = \"", "subject = \"[{{ customers }} customers] ");
+    let edited = built_in.replace("subject = \"", "subject = \"[{{ customers }}] ");
     write(dir.path(), "segments.toml", edited);
     let csv = sample_csv().display().to_string();
     let doc = agent_json(&["--input", &csv, "--prompts", dir.path().to_str().unwrap()]);
     for c in doc["campaigns"].as_array().unwrap() {
         let subject = c["email"]["subject"].as_str().unwrap();
         assert!(
-            subject.starts_with('[') && subject.contains(" customers] "),
+            subject.starts_with('[')
+                && subject[1..]
+                    .split_once("] ")
+                    .is_some_and(|(n, _)| n.parse::<u64>().is_ok()),
             "{subject}"
         );
     }
-    // A broken template or a missing segment is a clear error.
-    write(
-        dir.path(),
-        "segments.toml",
+    // A broken template or a missing segment is a clear error, whether or not it is used.
+    let prompts = dir.path().to_str().unwrap().to_string();
+    let with_prompts = |text: String, config: Option<&str>| {
+        write(dir.path(), "segments.toml", text);
+        let mut cmd = bin();
+        if let Some(cfg) = config {
+            cmd.args(["--config", cfg]);
+        }
+        cmd.args(["agent", "--input", &csv, "--prompts", &prompts])
+            .output()
+            .unwrap()
+    };
+    let stderr = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = stderr(with_prompts(
         built_in.replace("{{ first_name }}, we miss you", "{{ first_name "),
-    );
-    let e = fails(&[
-        "agent",
-        "--input",
-        &csv,
-        "--prompts",
-        dir.path().to_str().unwrap(),
-        "--k",
-        "8",
-    ]);
+        None,
+    ));
     assert!(
-        e.contains("segments.toml") && (e.contains("does not render") || e.contains("cannot read")),
+        e.contains("segments.toml: template for `at_risk.subject` does not render"),
         "{e}"
+    );
+    let e = stderr(with_prompts(
+        built_in.replace("[lost]", "[lost_and_gone]"),
+        None,
+    ));
+    assert!(e.contains("segment `lost` has no templates"), "{e}");
+    // Copy that invents an offer is refused, unless the offer is approved in the settings.
+    let offer = built_in.replace(
+        "body = \"\"\"Hi {{ first_name }},",
+        "body = \"\"\"Hi {{ first_name }}, take 25 % off today.",
+    );
+    let e = stderr(with_prompts(offer.clone(), None));
+    assert!(
+        e.contains("email is not grounded: body: the number 25 is not in the cluster's figures"),
+        "{e}"
+    );
+    assert!(e.contains("[agent] offers"), "{e}");
+    let cfg = write(
+        dir.path(),
+        "offers.toml",
+        "[agent]\noffers = [\"25 % off\"]\n",
+    );
+    let ok = with_prompts(offer, Some(&cfg));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
     );
     let e = fails(&["agent", "--input", &csv, "--prompts", "/nonexistent"]);
     assert!(
