@@ -97,13 +97,7 @@ impl Prompts {
     fn validate(&self) -> Result<(), PromptsError> {
         let env = Environment::new();
         for seg in &super::CATALOGUE {
-            let t = self
-                .segments
-                .get(seg.key)
-                .ok_or_else(|| PromptsError::Missing {
-                    path: self.origin.clone(),
-                    segment: seg.key.to_string(),
-                })?;
+            let t = self.templates(seg.key)?;
             for (field, text) in [
                 ("strategy", &t.strategy),
                 ("subject", &t.subject),
@@ -111,15 +105,26 @@ impl Prompts {
                 ("body", &t.body),
             ] {
                 env.template_from_str(text)
-                    .map_err(|e| PromptsError::Render {
-                        path: self.origin.clone(),
-                        segment: seg.key.to_string(),
-                        field,
-                        detail: e.to_string(),
-                    })?;
+                    .map_err(|e| self.render_error(seg.key, field, e))?;
             }
         }
         Ok(())
+    }
+
+    fn templates(&self, key: &str) -> Result<&SegmentTemplates, PromptsError> {
+        self.segments.get(key).ok_or_else(|| PromptsError::Missing {
+            path: self.origin.clone(),
+            segment: key.to_string(),
+        })
+    }
+
+    fn render_error(&self, key: &str, field: &'static str, e: minijinja::Error) -> PromptsError {
+        PromptsError::Render {
+            path: self.origin.clone(),
+            segment: key.to_string(),
+            field,
+            detail: e.to_string(),
+        }
     }
 
     /// Where the templates came from, for messages.
@@ -128,13 +133,7 @@ impl Prompts {
     }
 
     pub fn render(&self, segment: &Segment, c: &ClusterSummary) -> Result<Rendered, PromptsError> {
-        let t = self
-            .segments
-            .get(segment.key)
-            .ok_or_else(|| PromptsError::Missing {
-                path: self.origin.clone(),
-                segment: segment.key.to_string(),
-            })?;
+        let t = self.templates(segment.key)?;
         let env = Environment::new();
         let figures = [
             c.size.to_string(),
@@ -159,12 +158,7 @@ impl Prompts {
         };
         let render = |field: &'static str, template: &str| {
             env.render_str(template, &ctx)
-                .map_err(|e| PromptsError::Render {
-                    path: self.origin.clone(),
-                    segment: segment.key.to_string(),
-                    field,
-                    detail: e.to_string(),
-                })
+                .map_err(|e| self.render_error(segment.key, field, e))
         };
         Ok(Rendered {
             allowed: figures

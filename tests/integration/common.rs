@@ -29,20 +29,22 @@ pub fn sample_csv() -> &'static Path {
     })
 }
 
-/// Runs `command --format json` with `args` and returns the parsed document.
-pub fn command_json(command: &str, args: &[&str]) -> Value {
-    let out = bin()
-        .arg(command)
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
+/// Runs `cmd`, expects success and returns the JSON it printed.
+pub fn json_of(mut cmd: Command) -> Value {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{command} {args:?} failed: {}",
+        "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// Runs `command --format json` with `args` and returns the parsed document.
+pub fn command_json(command: &str, args: &[&str]) -> Value {
+    let mut cmd = bin();
+    cmd.arg(command).args(args).args(["--format", "json"]);
+    json_of(cmd)
 }
 
 /// Runs `segment --format json` with `args` and returns the parsed document.

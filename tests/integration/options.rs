@@ -159,19 +159,11 @@ fn settings_layers_flags_over_env_over_file() {
         if let Some(v) = env {
             cmd.env("RFM_AGENT__CLUSTER__K", v);
         }
-        let out = cmd
-            .args([
-                "--config", &cfg, "segment", "--input", &csv, "--format", "json",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        cmd.args([
+            "--config", &cfg, "segment", "--input", &csv, "--format", "json",
+        ])
+        .args(extra);
+        json_of(cmd)
     };
     let file = run(None, &[]);
     assert_eq!(k(&file), 2);
@@ -184,18 +176,11 @@ fn settings_layers_flags_over_env_over_file() {
 fn same_clusters_on_one_thread_and_many() {
     let csv = sample_csv().display().to_string();
     let run = |threads: &str| {
-        let out = bin()
-            .env("RAYON_NUM_THREADS", threads)
+        let mut cmd = bin();
+        cmd.env("RAYON_NUM_THREADS", threads)
             .env("POLARS_MAX_THREADS", threads)
-            .args(["segment", "--input", &csv, "--format", "json", "--k", "5"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            .args(["segment", "--input", &csv, "--format", "json", "--k", "5"]);
+        let doc = json_of(cmd);
         (doc["clusters"].clone(), doc["kmeans"]["inertia"].clone())
     };
     assert_eq!(run("1"), run("4"));
