@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::clean::Returns;
 use crate::rfm::Frequency;
-use crate::settings::{OutputFormat, Settings};
+use crate::settings::{Backend, OutputFormat, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Ingest, clean, compute RFM and cluster customers (the built-in sample if no --input).
     Segment(SegmentArgs),
-    /// Segment customers and draft a campaign per segment (rule-based, offline).
+    /// Segment customers and draft a campaign per segment (rules offline, or an LLM).
     Agent(AgentArgs),
     /// Write the built-in sample transactions (.csv, .csv.gz, .xlsx or .parquet).
     Sample(SampleArgs),
@@ -145,9 +145,52 @@ pub struct AgentArgs {
     /// What to print: table, json or markdown.
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: AgentFormat,
-    /// Folder with segments.toml to use instead of the built-in templates.
+    /// Folder with segments.toml (and optionally llm.toml) to use instead of the built-in templates.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// Which LLM writes the campaigns.
+#[derive(Debug, Args, Default)]
+pub struct LlmArgs {
+    /// Backend: auto (a key in the environment picks it), off (rules only), gemini, openai, replay.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub llm: Option<Backend>,
+    /// Model name (default: gemini-2.5-flash / gpt-4o-mini).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// API base URL, e.g. http://127.0.0.1:8080/v1 for a local OpenAI-compatible server.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Recorded responses for --llm replay.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+    /// Save every exchange with a live backend to DIR, for --llm replay.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Ask the backend even when the cache has the answer.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl LlmArgs {
+    /// Applies the flags over the settings.
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(b) = self.llm {
+            s.llm.backend = b;
+        }
+        if let Some(m) = &self.model {
+            s.llm.model = m.clone();
+        }
+        if let Some(u) = &self.base_url {
+            s.llm.base_url = u.clone();
+        }
+        if self.no_cache {
+            s.llm.cache = false;
+        }
+    }
 }
 
 #[derive(Debug, Args)]

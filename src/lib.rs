@@ -11,6 +11,7 @@ pub mod convert;
 pub mod dates;
 pub mod ingest;
 pub mod intern;
+pub mod llm;
 pub mod output;
 pub mod pipeline;
 pub mod progress;

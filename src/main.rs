@@ -34,7 +34,9 @@ fn init_logging(verbose: u8, quiet: bool) {
     if quiet {
         progress::hide_all();
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // async-openai logs whole response bodies at error level; its errors are reported by us.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},async_openai=off")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -58,19 +60,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Agent(args) => {
             args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
+            args.llm.apply(&mut settings);
             let prompts = match &args.prompts {
                 Some(dir) => agent::Prompts::from_dir(dir)?,
                 None => agent::Prompts::built_in(),
             };
-            let run = pipeline::run_segment(&settings)?;
-            let doc = agent::CampaignsDocument {
-                version: env!("CARGO_PKG_VERSION"),
-                summary: agent::RunSummary {
-                    backend: "rules".into(),
-                    ..Default::default()
-                },
-                campaigns: agent::rule_campaigns(&run, &prompts, &settings.agent.offers)?,
-            };
+            let (run, doc) = agent::run::run(
+                &settings,
+                &prompts,
+                args.llm.fixtures.as_deref(),
+                args.llm.record.as_deref(),
+            )?;
             let json = serde_json::to_string_pretty(&doc)? + "\n";
             if !settings.output.dir.is_empty() {
                 output::write_dir(
@@ -87,8 +87,28 @@ fn run(cli: Cli) -> Result<()> {
                     t.push_str("\nSegments\n");
                     for c in &doc.campaigns {
                         t.push_str(&format!(
-                            "  {:>2}  {:<20} {}\n      subject: {}\n",
-                            c.cluster, c.name, c.rationale, c.email.subject
+                            "  {:>2}  {:<20} {}\n      subject: {}\n      written by: {}\n",
+                            c.cluster,
+                            c.name,
+                            c.rationale,
+                            c.email.subject,
+                            match &c.fallback_reason {
+                                Some(r) => format!("rules (fall-back: {r})"),
+                                None => c.source.to_string(),
+                            }
+                        ));
+                    }
+                    let s = &doc.summary;
+                    if s.backend != "rules" {
+                        t.push_str(&format!(
+                            "\nBackend {} ({}): {} requests, {} retries, {} cache hits, {} tokens, estimated cost {:.4}\n",
+                            s.backend,
+                            s.model.as_deref().unwrap_or(""),
+                            s.requests,
+                            s.retries,
+                            s.cache_hits,
+                            s.tokens,
+                            s.estimated_cost
                         ));
                     }
                     t

@@ -23,13 +23,129 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     pub output: OutputSettings,
     pub agent: AgentSettings,
+    pub llm: LlmSettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentSettings {
     /// Offers campaign copy may make, e.g. "free shipping", "10 % off".
     pub offers: Vec<String>,
+    /// Sender of every email, added by code (never written by the LLM).
+    pub sender: String,
+    /// Footer added by code to every email; `{{unsubscribe_url}}` is left for the email tool.
+    pub footer: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            offers: Vec::new(),
+            sender: "Your Shop <hello@example.com>".into(),
+            footer: "You receive this email because you bought from us. Unsubscribe: {{unsubscribe_url}}".into(),
+        }
+    }
+}
+
+/// Which LLM writes the campaigns.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Gemini if GEMINI_API_KEY is set, else OpenAI if OPENAI_API_KEY is set, else off.
+    #[default]
+    Auto,
+    /// Rule-based agent only (offline).
+    Off,
+    Gemini,
+    Openai,
+    /// Recorded responses from --fixtures DIR; no network.
+    Replay,
+}
+
+/// An API key: read from settings, never printed or serialised.
+#[derive(Clone, Deserialize, PartialEq, Default)]
+#[serde(transparent)]
+pub struct ApiKey(pub String);
+
+impl ApiKey {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl Serialize for ApiKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Only the empty default is ever serialised (as the settings' bottom layer).
+        s.serialize_str("")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    pub backend: Backend,
+    /// Model name; empty = the provider's default (gemini-2.5-flash, gpt-4o-mini).
+    pub model: String,
+    /// API base URL; empty = the provider's public endpoint.
+    pub base_url: String,
+    /// Keys; prefer the environment variables GEMINI_API_KEY and OPENAI_API_KEY.
+    pub gemini_api_key: ApiKey,
+    pub openai_api_key: ApiKey,
+    pub temperature: f32,
+    /// Output-token limit per request.
+    pub max_tokens: u32,
+    /// Seconds before a request is abandoned (and retried).
+    pub timeout_secs: f64,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Backoff before retry n: min(max, base * 2^n), with jitter.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Longest Retry-After honoured; a longer one fails the request.
+    pub max_retry_after_secs: f64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Serve identical requests from the on-disk cache.
+    pub cache: bool,
+    /// Cache folder; empty = $XDG_CACHE_HOME/rfm-agent/llm or ~/.cache/rfm-agent/llm.
+    pub cache_dir: String,
+    /// Prices for the cost estimate, per million tokens.
+    pub input_cost_per_mtok: f64,
+    pub output_cost_per_mtok: f64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            backend: Backend::Auto,
+            model: String::new(),
+            base_url: String::new(),
+            gemini_api_key: ApiKey::default(),
+            openai_api_key: ApiKey::default(),
+            temperature: 0.4,
+            max_tokens: 1024,
+            timeout_secs: 60.0,
+            max_attempts: 4,
+            backoff_base_ms: 500,
+            backoff_max_ms: 20_000,
+            max_retry_after_secs: 60.0,
+            concurrency: 4,
+            cache: true,
+            cache_dir: String::new(),
+            input_cost_per_mtok: 0.0,
+            output_cost_per_mtok: 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

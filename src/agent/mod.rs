@@ -1,9 +1,12 @@
 //! The marketing agent: for every cluster a segment name with its reason, a strategy, the
-//! channels and a draft email. The rule-based agent here is deterministic and offline.
+//! channels and a draft email. The rule-based agent here is deterministic and offline; the
+//! LLM agent ([`writer`]) uses it as its fall-back.
 
 pub mod grounding;
 mod prompts;
+pub mod run;
 mod segments;
+pub mod writer;
 
 use serde::Serialize;
 
@@ -12,12 +15,15 @@ pub use segments::{CATALOGUE, Scores, Segment, name_clusters};
 
 use crate::pipeline::SegmentRun;
 
-/// A draft email; the sender address and unsubscribe footer are added when it is sent.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A draft email. The sender and the unsubscribe footer come from the settings, added by
+/// code ([`add_sender_and_footer`]), never written by the LLM.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Email {
+    pub from: String,
     pub subject: String,
     pub preheader: String,
     pub body: String,
+    pub footer: String,
 }
 
 /// The campaign for one cluster.
@@ -35,15 +41,23 @@ pub struct Campaign {
     pub fallback_reason: Option<String>,
 }
 
-/// What a run of the agent cost.
+/// What a run of the agent did and cost.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct RunSummary {
     pub backend: String,
     pub model: Option<String>,
+    /// HTTP requests sent (retries included; cache hits not).
     pub requests: u64,
     pub retries: u64,
+    pub cache_hits: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
     pub tokens: u64,
+    /// From llm.input_cost_per_mtok and llm.output_cost_per_mtok.
     pub estimated_cost: f64,
+    /// Campaigns by source.
+    pub from_llm: usize,
+    pub fallbacks: usize,
 }
 
 /// The `campaigns.json` document.
@@ -96,21 +110,95 @@ pub fn rule_campaigns(
         .collect()
 }
 
+/// Adds the configured sender and footer to every email.
+pub fn add_sender_and_footer(campaigns: &mut [Campaign], sender: &str, footer: &str) {
+    for c in campaigns {
+        c.email.from = sender.to_string();
+        c.email.footer = footer.to_string();
+    }
+}
+
+/// Campaigns written by the LLM behind `client`, each falling back to its rule campaign.
+/// Only per-cluster aggregates go into the requests. `Err` only for errors that stop the run
+/// (a replay miss, a recording that cannot be written).
+pub async fn llm_campaigns(
+    run: &SegmentRun,
+    rules: &[Campaign],
+    prompts: &Prompts,
+    offers: &[String],
+    client: &crate::llm::Client,
+    temperature: f32,
+    max_tokens: u32,
+) -> Result<Vec<Campaign>, crate::llm::LlmError> {
+    let named = name_clusters(&run.rfm, &run.segmentation.clusters);
+    let briefs: Vec<writer::Brief> = run
+        .segmentation
+        .clusters
+        .iter()
+        .zip(&named)
+        .zip(rules)
+        .map(|((cluster, (segment, _)), rule)| writer::Brief {
+            cluster,
+            segment,
+            rule,
+            taken: rules
+                .iter()
+                .filter(|r| r.cluster != cluster.id)
+                .map(|r| r.name.clone())
+                .collect(),
+        })
+        .collect();
+    let mut done = Vec::with_capacity(briefs.len());
+    let all = futures::future::join_all(
+        briefs
+            .iter()
+            .map(|b| writer::write(client, prompts, offers, temperature, max_tokens, b)),
+    )
+    .await;
+    for result in all {
+        let mut c = result?;
+        // Two LLM names may coincide; the later cluster keeps its rule campaign.
+        if let Some(first) = done
+            .iter()
+            .find(|d: &&Campaign| d.name.eq_ignore_ascii_case(&c.name))
+        {
+            let reason = format!(
+                "the name `{}` is already used by cluster {}",
+                c.name, first.cluster
+            );
+            let rule = rules
+                .iter()
+                .find(|r| r.cluster == c.cluster)
+                .expect("one rule campaign per cluster");
+            c = writer::fallback(rule, reason);
+        }
+        done.push(c);
+    }
+    Ok(done)
+}
+
 /// Markdown for pasting into docs and tickets.
 pub fn markdown(campaigns: &[Campaign]) -> String {
     let mut s = String::from("# Campaigns\n");
     for c in campaigns {
         s.push_str(&format!(
-            "\n## Cluster {}: {}\n\n{}\n\n**Strategy.** {}\n\n**Channels.** {}\n\n**Subject:** {}  \n**Preheader:** {}\n\n{}\n",
+            "\n## Cluster {}: {}\n\n{}\n\n**Strategy.** {}\n\n**Channels.** {}\n\n**Written by:** {}\n\n**From:** {}  \n**Subject:** {}  \n**Preheader:** {}\n\n{}\n",
             c.cluster,
             c.name,
             c.rationale,
             c.strategy,
             c.channels.join(", "),
+            match &c.fallback_reason {
+                Some(r) => format!("rules (fall-back: {r})"),
+                None => c.source.to_string(),
+            },
+            c.email.from,
             c.email.subject,
             c.email.preheader,
             c.email.body
                 .lines()
+                .map(str::to_string)
+                .chain([String::new(), c.email.footer.clone()])
                 .map(|l| format!("> {l}"))
                 .collect::<Vec<_>>()
                 .join("\n")

@@ -1,5 +1,6 @@
-//! Campaign templates: `prompts/segments.toml` (minijinja strings per segment), embedded in
-//! the binary and overridable with `--prompts DIR`.
+//! Campaign templates: `prompts/segments.toml` (minijinja strings per segment) and
+//! `prompts/llm.toml` (the LLM's instructions), embedded in the binary and overridable with
+//! `--prompts DIR`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +13,7 @@ use super::segments::Segment;
 use crate::cluster::ClusterSummary;
 
 const BUILT_IN: &str = include_str!("../../prompts/segments.toml");
+const BUILT_IN_LLM: &str = include_str!("../../prompts/llm.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptsError {
@@ -46,6 +48,15 @@ struct SegmentTemplates {
     body: String,
 }
 
+/// The LLM's instructions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LlmTemplates {
+    system: String,
+    user: String,
+    regenerate: String,
+}
+
 /// Rendered texts for one cluster.
 pub struct Rendered {
     /// The figures the templates could quote (grounding allows exactly these numbers).
@@ -59,34 +70,60 @@ pub struct Rendered {
 pub struct Prompts {
     origin: String,
     segments: BTreeMap<String, SegmentTemplates>,
+    llm: LlmTemplates,
+    llm_origin: String,
     currency: String,
 }
 
 impl Prompts {
     /// The copies built into the binary.
     pub fn built_in() -> Prompts {
-        Self::parse(BUILT_IN, "<built-in prompts>").expect("built-in prompts parse")
+        Self::parse(
+            (BUILT_IN, "<built-in prompts>"),
+            (BUILT_IN_LLM, "<built-in llm prompts>"),
+        )
+        .expect("built-in prompts parse")
     }
 
-    /// `dir/segments.toml`.
+    /// `dir/segments.toml`, and `dir/llm.toml` when present (else the built-in one).
     pub fn from_dir(dir: &Path) -> Result<Prompts, PromptsError> {
-        let path = dir.join("segments.toml");
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| PromptsError::Read {
-            path: origin.clone(),
-            detail: e.to_string(),
-        })?;
-        Self::parse(&text, &origin)
+        let read = |name: &str| {
+            let path = dir.join(name);
+            let origin = path.display().to_string();
+            std::fs::read_to_string(&path)
+                .map(|text| (text, origin.clone()))
+                .map_err(|e| PromptsError::Read {
+                    path: origin,
+                    detail: e.to_string(),
+                })
+        };
+        let (segments, origin) = read("segments.toml")?;
+        let (llm, llm_origin) = if dir.join("llm.toml").exists() {
+            read("llm.toml")?
+        } else {
+            (
+                BUILT_IN_LLM.to_string(),
+                "<built-in llm prompts>".to_string(),
+            )
+        };
+        Self::parse((&segments, &origin), (&llm, &llm_origin))
     }
 
-    fn parse(text: &str, origin: &str) -> Result<Prompts, PromptsError> {
-        let segments = toml::from_str(text).map_err(|e| PromptsError::Read {
-            path: origin.to_string(),
+    fn parse(
+        (text, origin): (&str, &str),
+        (llm_text, llm_origin): (&str, &str),
+    ) -> Result<Prompts, PromptsError> {
+        let toml_error = |path: &str, e: toml::de::Error| PromptsError::Read {
+            path: path.to_string(),
             detail: e.to_string(),
-        })?;
+        };
+        let segments = toml::from_str(text).map_err(|e| toml_error(origin, e))?;
+        let llm = toml::from_str(llm_text).map_err(|e| toml_error(llm_origin, e))?;
         let prompts = Prompts {
             origin: origin.to_string(),
             segments,
+            llm,
+            llm_origin: llm_origin.to_string(),
             currency: String::new(),
         };
         prompts.validate()?;
@@ -108,7 +145,45 @@ impl Prompts {
                     .map_err(|e| self.render_error(seg.key, field, e))?;
             }
         }
+        for (field, text) in [
+            ("system", &self.llm.system),
+            ("user", &self.llm.user),
+            ("regenerate", &self.llm.regenerate),
+        ] {
+            env.template_from_str(text)
+                .map_err(|e| self.llm_error(field, e))?;
+        }
         Ok(())
+    }
+
+    fn llm_error(&self, field: &'static str, e: minijinja::Error) -> PromptsError {
+        PromptsError::Render {
+            path: self.llm_origin.clone(),
+            segment: "llm".into(),
+            field,
+            detail: e.to_string(),
+        }
+    }
+
+    /// Renders one of the LLM templates (`system`, `user`, `regenerate`).
+    pub fn render_llm(
+        &self,
+        field: &'static str,
+        ctx: minijinja::Value,
+    ) -> Result<String, PromptsError> {
+        let template = match field {
+            "system" => &self.llm.system,
+            "user" => &self.llm.user,
+            _ => &self.llm.regenerate,
+        };
+        Environment::new()
+            .render_str(template, ctx)
+            .map_err(|e| self.llm_error(field, e))
+    }
+
+    /// The currency symbol figures are quoted with.
+    pub fn currency(&self) -> &str {
+        &self.currency
     }
 
     fn templates(&self, key: &str) -> Result<&SegmentTemplates, PromptsError> {
@@ -135,45 +210,62 @@ impl Prompts {
     pub fn render(&self, segment: &Segment, c: &ClusterSummary) -> Result<Rendered, PromptsError> {
         let t = self.templates(segment.key)?;
         let env = Environment::new();
-        let figures = [
-            c.size.to_string(),
-            format!("{:.0}", c.share * 100.0),
-            format!("{:.2}", c.revenue),
-            format!("{:.0}", c.revenue_share * 100.0),
-            format!("{:.0}", c.recency.median),
-            format!("{:.0}", c.frequency.median),
-            format!("{:.2}", c.monetary.median),
-        ];
+        let figures = figures(c);
         let ctx = context! {
             name => segment.name,
-            customers => &figures[0],
-            share_pct => &figures[1],
-            revenue => &figures[2],
-            revenue_share_pct => &figures[3],
-            recency_days => &figures[4],
-            frequency => &figures[5],
-            monetary => &figures[6],
             currency => self.currency.as_str(),
             first_name => "{{first_name}}",
+            ..figures_context(&figures)
         };
         let render = |field: &'static str, template: &str| {
             env.render_str(template, &ctx)
                 .map_err(|e| self.render_error(segment.key, field, e))
         };
         Ok(Rendered {
-            allowed: figures
-                .iter()
-                .flat_map(|f| super::grounding::numbers(f))
-                .collect(),
+            allowed: allowed_numbers(&figures),
             strategy: render("strategy", &t.strategy)?,
             channels: t.channels.clone(),
             email: Email {
                 subject: render("subject", &t.subject)?,
                 preheader: render("preheader", &t.preheader)?,
                 body: render("body", &t.body)?,
+                ..Email::default()
             },
         })
     }
+}
+
+/// The cluster's figures that copy may quote, by template variable, as they are written.
+pub fn figures(c: &ClusterSummary) -> [(&'static str, String); 7] {
+    [
+        ("customers", c.size.to_string()),
+        ("share_pct", format!("{:.0}", c.share * 100.0)),
+        ("revenue", format!("{:.2}", c.revenue)),
+        (
+            "revenue_share_pct",
+            format!("{:.0}", c.revenue_share * 100.0),
+        ),
+        ("recency_days", format!("{:.0}", c.recency.median)),
+        ("frequency", format!("{:.0}", c.frequency.median)),
+        ("monetary", format!("{:.2}", c.monetary.median)),
+    ]
+}
+
+/// The figures as template variables.
+pub fn figures_context(figures: &[(&'static str, String)]) -> minijinja::Value {
+    let map: BTreeMap<String, String> = figures
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    minijinja::Value::from(map)
+}
+
+/// The numbers grounding allows: exactly the figures.
+pub fn allowed_numbers(figures: &[(&'static str, String)]) -> Vec<f64> {
+    figures
+        .iter()
+        .flat_map(|(_, f)| super::grounding::numbers(f))
+        .collect()
 }
 
 #[cfg(test)]

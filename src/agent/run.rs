@@ -1,0 +1,84 @@
+//! The `agent` command's work: segment the customers, write every cluster's campaign with
+//! the rules or the configured LLM backend, and summarise what the backend did and cost.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::{Campaign, CampaignsDocument, Prompts, RunSummary};
+use crate::llm::Client;
+use crate::pipeline::{self, SegmentRun};
+use crate::settings::Settings;
+
+/// Runs the pipeline and the agent.
+pub fn run(
+    settings: &Settings,
+    prompts: &Prompts,
+    fixtures: Option<&Path>,
+    record: Option<&Path>,
+) -> Result<(SegmentRun, CampaignsDocument)> {
+    // Set up the backend first: a missing key should not wait for the pipeline.
+    let client = Client::from_settings(&settings.llm, fixtures, record)?;
+    let run = pipeline::run_segment(settings)?;
+    let offers = &settings.agent.offers;
+    let rules = super::rule_campaigns(&run, prompts, offers)?;
+    let (mut campaigns, summary) = match &client {
+        None => (
+            rules,
+            RunSummary {
+                backend: "rules".into(),
+                ..Default::default()
+            },
+        ),
+        Some(client) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let campaigns = runtime.block_on(super::llm_campaigns(
+                &run,
+                &rules,
+                prompts,
+                offers,
+                client,
+                settings.llm.temperature,
+                settings.llm.max_tokens,
+            ))?;
+            let summary = summarise(client, &campaigns, settings);
+            (campaigns, summary)
+        }
+    };
+    super::add_sender_and_footer(
+        &mut campaigns,
+        &settings.agent.sender,
+        &settings.agent.footer,
+    );
+    Ok((
+        run,
+        CampaignsDocument {
+            version: env!("CARGO_PKG_VERSION"),
+            summary,
+            campaigns,
+        },
+    ))
+}
+
+fn summarise(client: &Client, campaigns: &[Campaign], settings: &Settings) -> RunSummary {
+    let n = client.counts();
+    let cost = n.input_tokens as f64 * settings.llm.input_cost_per_mtok / 1e6
+        + n.output_tokens as f64 * settings.llm.output_cost_per_mtok / 1e6;
+    RunSummary {
+        backend: client.backend().into(),
+        model: Some(client.model().into()),
+        requests: n.requests,
+        retries: n.retries,
+        cache_hits: n.cache_hits,
+        input_tokens: n.input_tokens,
+        output_tokens: n.output_tokens,
+        tokens: n.input_tokens + n.output_tokens,
+        estimated_cost: (cost * 1e6).round() / 1e6,
+        from_llm: campaigns.iter().filter(|c| c.source == "llm").count(),
+        fallbacks: campaigns.iter().filter(|c| c.source == "fallback").count(),
+    }
+}

@@ -1,0 +1,226 @@
+//! The LLM agent: asks the configured backend for each cluster's name, strategy and email,
+//! checks the answer against the schema and the grounding rules, asks once more naming what
+//! was wrong, and otherwise falls back to the rule agent's campaign for that cluster.
+
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::grounding::{self, MAX_SUBJECT};
+use super::prompts::{allowed_numbers, figures, figures_context};
+use super::segments::Segment;
+use super::{Campaign, Email, Prompts};
+use crate::cluster::ClusterSummary;
+use crate::llm::{ChatRequest, Client, LlmError, Message, Role};
+
+/// Longest segment name accepted.
+pub const MAX_NAME: usize = 40;
+/// Longest email body accepted, in characters.
+pub const MAX_BODY: usize = 3000;
+
+/// The JSON schema every answer must follow (strict: all fields required, no others).
+pub fn schema() -> serde_json::Value {
+    let text = json!({"type": "string"});
+    json!({
+        "type": "object",
+        "properties": {
+            "name": text,
+            "rationale": text,
+            "strategy": text,
+            "channels": {"type": "array", "items": text},
+            "email": {
+                "type": "object",
+                "properties": {"subject": text, "preheader": text, "body": text},
+                "required": ["subject", "preheader", "body"],
+                "additionalProperties": false
+            }
+        },
+        "required": ["name", "rationale", "strategy", "channels", "email"],
+        "additionalProperties": false
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    name: String,
+    rationale: String,
+    strategy: String,
+    channels: Vec<String>,
+    email: AnswerEmail,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerEmail {
+    subject: String,
+    preheader: String,
+    body: String,
+}
+
+/// What one cluster needs for its request and checks.
+pub struct Brief<'a> {
+    pub cluster: &'a ClusterSummary,
+    pub segment: &'static Segment,
+    pub rule: &'a Campaign,
+    /// Names the other clusters have (the LLM may not reuse them).
+    pub taken: Vec<String>,
+}
+
+/// Parses and checks an answer; the problems are written for the model to fix.
+fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<String>> {
+    let answer: Answer = serde_json::from_str(text.trim()).map_err(|e| {
+        vec![format!(
+            "the answer is not JSON that follows the schema: {e}"
+        )]
+    })?;
+    let mut problems = Vec::new();
+    for (field, value) in [
+        ("name", &answer.name),
+        ("rationale", &answer.rationale),
+        ("strategy", &answer.strategy),
+        ("email.subject", &answer.email.subject),
+        ("email.body", &answer.email.body),
+    ] {
+        if value.trim().is_empty() {
+            problems.push(format!("{field} is empty"));
+        }
+    }
+    if answer.name.chars().count() > MAX_NAME {
+        problems.push(format!("name has more than {MAX_NAME} characters"));
+    }
+    if let Some(t) = brief
+        .taken
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(answer.name.trim()))
+    {
+        problems.push(format!("name `{t}` is already used by another segment"));
+    }
+    if answer.channels.is_empty() || answer.channels.iter().any(|c| c.trim().is_empty()) {
+        problems.push("channels must list at least one channel, none empty".into());
+    }
+    if answer.email.body.chars().count() > MAX_BODY {
+        problems.push(format!("email.body has more than {MAX_BODY} characters"));
+    }
+    // The brief's figures, and the percentiles the rule agent's rationale quotes.
+    let mut allowed = allowed_numbers(&figures(brief.cluster));
+    allowed.extend(grounding::numbers(&brief.rule.rationale));
+    let e = &answer.email;
+    for v in grounding::check(&e.subject, &e.preheader, &e.body, &allowed, offers) {
+        problems.push(format!("email.{}: {}", v.field, v.problem));
+    }
+    if problems.is_empty() {
+        Ok(answer)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Writes one cluster's campaign with the LLM; `Err` only for errors that stop the run.
+pub async fn write(
+    client: &Client,
+    prompts: &Prompts,
+    offers: &[String],
+    temperature: f32,
+    max_tokens: u32,
+    brief: &Brief<'_>,
+) -> Result<Campaign, LlmError> {
+    let figures = figures(brief.cluster);
+    let ctx = context! {
+        name => brief.segment.name,
+        meaning => brief.segment.meaning,
+        rule_rationale => &brief.rule.rationale,
+        currency => prompts.currency(),
+        offers => offers.to_vec(),
+        taken_names => brief.taken.clone(),
+        max_subject => MAX_SUBJECT,
+        ..figures_context(&figures)
+    };
+    let render = |field| prompts.render_llm(field, ctx.clone());
+    let (system, user) = match (render("system"), render("user")) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => return Ok(fallback(brief.rule, e.to_string())),
+    };
+    let mut req = ChatRequest {
+        system,
+        messages: vec![Message {
+            role: Role::User,
+            content: user,
+        }],
+        schema_name: "campaign".into(),
+        schema: schema(),
+        temperature,
+        max_tokens,
+    };
+    for attempt in 0..2 {
+        let resp = match client.complete(&req).await {
+            Ok(r) => r,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => return Ok(fallback(brief.rule, e.to_string())),
+        };
+        match check(&resp.text, brief, offers) {
+            Ok(a) => {
+                return Ok(Campaign {
+                    cluster: brief.cluster.id,
+                    name: a.name.trim().to_string(),
+                    rationale: a.rationale,
+                    strategy: a.strategy,
+                    channels: a.channels,
+                    email: Email {
+                        subject: a.email.subject,
+                        preheader: a.email.preheader,
+                        body: a.email.body,
+                        ..Email::default()
+                    },
+                    source: "llm",
+                    fallback_reason: None,
+                });
+            }
+            Err(problems) if attempt == 0 => {
+                tracing::info!(
+                    "cluster {}: asking again: {}",
+                    brief.cluster.id,
+                    problems.join("; ")
+                );
+                let again = prompts
+                    .render_llm("regenerate", context! { problems => &problems })
+                    .map_err(|e| LlmError::Malformed(e.to_string()));
+                let again = match again {
+                    Ok(a) => a,
+                    Err(e) => return Ok(fallback(brief.rule, e.to_string())),
+                };
+                req.messages.push(Message {
+                    role: Role::Assistant,
+                    content: resp.text,
+                });
+                req.messages.push(Message {
+                    role: Role::User,
+                    content: again,
+                });
+            }
+            Err(problems) => {
+                return Ok(fallback(
+                    brief.rule,
+                    format!(
+                        "still invalid after one regeneration: {}",
+                        problems.join("; ")
+                    ),
+                ));
+            }
+        }
+    }
+    unreachable!("the loop returns on its second pass")
+}
+
+/// The rule agent's campaign, marked as a fall-back with its reason.
+pub fn fallback(rule: &Campaign, reason: String) -> Campaign {
+    tracing::warn!(
+        "cluster {}: using the rule-based campaign: {reason}",
+        rule.cluster
+    );
+    Campaign {
+        source: "fallback",
+        fallback_reason: Some(reason),
+        ..rule.clone()
+    }
+}

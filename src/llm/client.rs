@@ -1,0 +1,322 @@
+//! The client the agent talks to: one provider plus bounded retries with backoff, the
+//! on-disk cache, recording, a limit on requests in flight, and counts for the run summary.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+
+use super::store::{Exchange, Store, default_cache_dir, key};
+use super::{ChatRequest, ChatResponse, LlmError, Provider, gemini, openai, replay};
+use crate::settings::{Backend, LlmSettings};
+
+/// How requests are retried, cached and recorded.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_retry_after: Duration,
+    pub concurrency: usize,
+    /// Cache of answers; its keys also include `cache_salt` (the base URL).
+    pub cache: Option<Store>,
+    pub cache_salt: String,
+    pub record: Option<Store>,
+}
+
+/// What the client did, for the run summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub input_tokens: AtomicU64,
+    pub output_tokens: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Counts {
+    pub requests: u64,
+    pub retries: u64,
+    pub cache_hits: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+pub struct Client {
+    provider: Box<dyn Provider>,
+    options: ClientOptions,
+    stats: Stats,
+    slots: tokio::sync::Semaphore,
+}
+
+/// Why no client could be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "--llm {backend} needs an API key: set {var} in the environment (or llm.{setting} in the settings)"
+    )]
+    MissingKey {
+        backend: &'static str,
+        var: &'static str,
+        setting: &'static str,
+    },
+    #[error("--llm replay needs --fixtures DIR (recorded earlier with --record DIR)")]
+    NoFixtures,
+    #[error("--record needs a live backend (--llm gemini or --llm openai)")]
+    RecordWithoutBackend,
+    #[error("{0}")]
+    Replay(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+}
+
+fn key_from(var: &str, configured: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| (!configured.trim().is_empty()).then(|| configured.to_string()))
+}
+
+impl Client {
+    pub fn new(provider: Box<dyn Provider>, options: ClientOptions) -> Client {
+        let slots = tokio::sync::Semaphore::new(options.concurrency.max(1));
+        Client {
+            provider,
+            options,
+            stats: Stats::default(),
+            slots,
+        }
+    }
+
+    /// The client the settings ask for, or `None` for the rule-only agent.
+    pub fn from_settings(
+        s: &LlmSettings,
+        fixtures: Option<&Path>,
+        record: Option<&Path>,
+    ) -> Result<Option<Client>, SetupError> {
+        let gemini_key = key_from("GEMINI_API_KEY", &s.gemini_api_key.0);
+        let openai_key = key_from("OPENAI_API_KEY", &s.openai_api_key.0);
+        let backend = match s.backend {
+            Backend::Auto if gemini_key.is_some() => Backend::Gemini,
+            Backend::Auto if openai_key.is_some() => Backend::Openai,
+            Backend::Auto => Backend::Off,
+            b => b,
+        };
+        if record.is_some() && !matches!(backend, Backend::Gemini | Backend::Openai) {
+            return Err(SetupError::RecordWithoutBackend);
+        }
+        let timeout = Duration::from_secs_f64(s.timeout_secs.max(0.001));
+        let http = || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .user_agent(concat!("rfm-agent/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| SetupError::Http(e.to_string()))
+        };
+        let or = |v: &str, default: &str| {
+            if v.is_empty() {
+                default.to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        let provider: Box<dyn Provider> = match backend {
+            Backend::Off | Backend::Auto => return Ok(None),
+            Backend::Replay => {
+                let dir = fixtures.ok_or(SetupError::NoFixtures)?;
+                Box::new(replay::Replay::open(dir, &s.model).map_err(SetupError::Replay)?)
+            }
+            Backend::Gemini => {
+                let key = gemini_key.ok_or(SetupError::MissingKey {
+                    backend: "gemini",
+                    var: "GEMINI_API_KEY",
+                    setting: "gemini_api_key",
+                })?;
+                Box::new(gemini::Gemini::new(
+                    http()?,
+                    &or(&s.base_url, gemini::DEFAULT_BASE_URL),
+                    &or(&s.model, gemini::DEFAULT_MODEL),
+                    &key,
+                    timeout,
+                ))
+            }
+            Backend::Openai => {
+                // Local servers (llama.cpp, Ollama, vLLM) need no key; the public API does.
+                let key = match openai_key {
+                    Some(k) => k,
+                    None if !s.base_url.is_empty() => String::new(),
+                    None => {
+                        return Err(SetupError::MissingKey {
+                            backend: "openai",
+                            var: "OPENAI_API_KEY",
+                            setting: "openai_api_key",
+                        });
+                    }
+                };
+                Box::new(openai::OpenAi::new(
+                    http()?,
+                    &or(&s.base_url, openai::DEFAULT_BASE_URL),
+                    &or(&s.model, openai::DEFAULT_MODEL),
+                    &key,
+                    timeout,
+                ))
+            }
+        };
+        let live = !matches!(backend, Backend::Replay);
+        let cache = (live && s.cache).then(|| {
+            Store::new(if s.cache_dir.is_empty() {
+                default_cache_dir()
+            } else {
+                s.cache_dir.clone().into()
+            })
+        });
+        Ok(Some(Client::new(
+            provider,
+            ClientOptions {
+                max_attempts: s.max_attempts.max(1),
+                backoff_base: Duration::from_millis(s.backoff_base_ms),
+                backoff_max: Duration::from_millis(s.backoff_max_ms),
+                max_retry_after: Duration::from_secs_f64(s.max_retry_after_secs.max(0.0)),
+                concurrency: s.concurrency,
+                cache,
+                cache_salt: s.base_url.clone(),
+                record: record.map(Store::new),
+            },
+        )))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    pub fn model(&self) -> &str {
+        self.provider.model()
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            requests: self.stats.requests.load(Relaxed),
+            retries: self.stats.retries.load(Relaxed),
+            cache_hits: self.stats.cache_hits.load(Relaxed),
+            input_tokens: self.stats.input_tokens.load(Relaxed),
+            output_tokens: self.stats.output_tokens.load(Relaxed),
+        }
+    }
+
+    /// The wait before retry number `retry` (0-based): the server's Retry-After when given,
+    /// else capped exponential backoff with jitter (half fixed, half random).
+    pub fn backoff(&self, retry: u32, asked: Option<Duration>) -> Duration {
+        if let Some(wait) = asked {
+            return wait;
+        }
+        let o = &self.options;
+        let full = o
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(o.backoff_max);
+        full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+
+    /// Sends one request, with retries; answers from the cache when it can.
+    pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let key = key(self.provider.name(), self.provider.model(), req);
+        let cache_key = super::store::content_key(&ChatRequest {
+            system: format!("{}\n{}\n{key}", self.options.cache_salt, req.system),
+            ..req.clone()
+        });
+        if let Some(hit) = self.options.cache.as_ref().and_then(|c| c.get(&cache_key)) {
+            self.stats.cache_hits.fetch_add(1, Relaxed);
+            self.record(&key, req, &hit.response)?;
+            return Ok(hit.response);
+        }
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        let mut retry = 0;
+        loop {
+            self.stats.requests.fetch_add(1, Relaxed);
+            match self.provider.complete(req).await {
+                Ok(resp) => {
+                    self.count_tokens(resp.usage);
+                    if let Some(cache) = &self.options.cache {
+                        let entry = self.exchange(&cache_key, req, &resp);
+                        if let Err(e) = cache.put(&entry) {
+                            tracing::warn!(
+                                "cannot write the LLM cache in {}: {e}",
+                                cache.dir().display()
+                            );
+                        }
+                    }
+                    self.record(&key, req, &resp)?;
+                    return Ok(resp);
+                }
+                Err(e) if e.retryable() && retry + 1 < self.options.max_attempts => {
+                    self.count_tokens(e.usage());
+                    let asked = e.retry_after();
+                    if asked.is_some_and(|w| w > self.options.max_retry_after) {
+                        tracing::warn!(
+                            "{}: the server asks to wait {:?}, longer than llm.max_retry_after_secs; giving up",
+                            self.provider.name(),
+                            asked.unwrap()
+                        );
+                        return Err(e);
+                    }
+                    let wait = self.backoff(retry, asked);
+                    tracing::info!(
+                        "{}: {e}; retry {} of {} in {wait:.1?}",
+                        self.provider.name(),
+                        retry + 1,
+                        self.options.max_attempts - 1
+                    );
+                    self.stats.retries.fetch_add(1, Relaxed);
+                    retry += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    self.count_tokens(e.usage());
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn count_tokens(&self, usage: super::Usage) {
+        self.stats
+            .input_tokens
+            .fetch_add(usage.input_tokens, Relaxed);
+        self.stats
+            .output_tokens
+            .fetch_add(usage.output_tokens, Relaxed);
+    }
+
+    fn exchange(&self, key: &str, req: &ChatRequest, resp: &ChatResponse) -> Exchange {
+        Exchange {
+            key: key.to_string(),
+            provider: self.provider.name().to_string(),
+            model: self.provider.model().to_string(),
+            request: req.clone(),
+            response: resp.clone(),
+        }
+    }
+
+    /// Saves the exchange under `--record DIR`; a failure stops the run, since the
+    /// fixtures would be incomplete.
+    fn record(&self, key: &str, req: &ChatRequest, resp: &ChatResponse) -> Result<(), LlmError> {
+        match &self.options.record {
+            Some(store) => store.put(&self.exchange(key, req, resp)).map_err(|e| {
+                LlmError::Record(format!(
+                    "{}: cannot record the response: {e}",
+                    store.dir().display()
+                ))
+            }),
+            None => Ok(()),
+        }
+    }
+}
