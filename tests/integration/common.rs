@@ -15,6 +15,9 @@ pub fn bin() -> Command {
         }
     }
     cmd.env_remove("RUST_LOG");
+    // No test may reach a paid API because a developer has a key set.
+    cmd.env_remove("GEMINI_API_KEY")
+        .env_remove("OPENAI_API_KEY");
     cmd
 }
 

@@ -4,5 +4,7 @@ mod agent;
 mod bad_input;
 mod common;
 mod formats;
+mod llm;
+mod llm_server;
 mod options;
 mod reference;

@@ -1,0 +1,65 @@
+//! End to end against a real OpenAI-compatible server: llama.cpp's server with SmolLM2-135M,
+//! started by `.ci/run`, which passes its URL in RFM_AGENT_LLM_SERVER.
+
+use serde_json::Value;
+
+use crate::common::{bin, sample_csv};
+
+#[test]
+fn agent_against_a_real_llama_cpp_server() {
+    let Some(url) = std::env::var_os("RFM_AGENT_LLM_SERVER") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the llama.cpp server (RFM_AGENT_LLM_SERVER)"
+        );
+        eprintln!(
+            "RFM_AGENT_LLM_SERVER is not set: the real-server test did not run (.ci/run starts one)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["agent", "--input"])
+        .arg(sample_csv())
+        .args(["--llm", "openai", "--model", "smollm2", "--base-url"])
+        .arg(&url)
+        .args(["--format", "json", "--out"])
+        .arg(dir.path().join("out"))
+        .env("RFM_AGENT__LLM__CACHE_DIR", dir.path().join("cache"))
+        // A tiny model on a CPU: few tokens, and time to answer.
+        .env("RFM_AGENT__LLM__MAX_TOKENS", "96")
+        .env("RFM_AGENT__LLM__TIMEOUT_SECS", "300")
+        .env("RFM_AGENT__LLM__MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let campaigns = doc["campaigns"].as_array().unwrap();
+    assert_eq!(campaigns.len(), 4);
+    for c in campaigns {
+        let email = &c["email"];
+        for field in ["subject", "body", "from", "footer"] {
+            assert!(!email[field].as_str().unwrap().trim().is_empty(), "{c}");
+        }
+        assert!(!c["name"].as_str().unwrap().is_empty());
+        match c["source"].as_str().unwrap() {
+            "llm" => assert!(c.get("fallback_reason").is_none()),
+            "fallback" => {
+                // The model answered: the fall-back is about its answer, not the connection.
+                let reason = c["fallback_reason"].as_str().unwrap();
+                assert!(!reason.is_empty());
+                for transport in ["cannot reach", "no answer within", "HTTP 5"] {
+                    assert!(!reason.contains(transport), "{reason}");
+                }
+            }
+            other => panic!("unexpected source {other}"),
+        }
+    }
+    let summary = &doc["summary"];
+    assert_eq!(summary["backend"], "openai");
+    assert!(summary["requests"].as_u64().unwrap() >= 4, "{summary}");
+    // The server's own usage figures arrive, answers complete or not.
+    assert!(summary["output_tokens"].as_u64().unwrap() > 0, "{summary}");
+    eprintln!("llama.cpp run: {summary}");
+}
