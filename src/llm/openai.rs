@@ -143,13 +143,22 @@ impl OpenAi {
 
     fn map_error(&self, e: OpenAIError, retry_after: Option<Duration>) -> LlmError {
         match e {
-            OpenAIError::ApiError(r) => LlmError::Status {
-                provider: "openai",
-                status: r.status_code.as_u16(),
-                message: r.api_error.message,
-                code: r.api_error.code.or(r.api_error.r#type),
-                retry_after,
-            },
+            OpenAIError::ApiError(r) => {
+                let status = r.status_code.as_u16();
+                let mut message = r.api_error.message;
+                if status == 404 {
+                    message.push_str(
+                        " (check --model, and that --base-url ends where /chat/completions starts, usually /v1)",
+                    );
+                }
+                LlmError::Status {
+                    provider: "openai",
+                    status,
+                    message,
+                    code: r.api_error.code.or(r.api_error.r#type),
+                    retry_after,
+                }
+            }
             OpenAIError::Reqwest(e) => transport_error(&e, self.timeout),
             OpenAIError::JSONDeserialize(err, body) => {
                 // llama.cpp's error bodies carry an integer `code`, which async-openai cannot

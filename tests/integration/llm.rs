@@ -394,26 +394,28 @@ async fn server_errors_are_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_never_answers_times_out_and_falls_back() {
-    let server = MockServer::start().await;
-    mount(
-        &server,
-        Api::OpenAi,
-        ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("RFM_AGENT__LLM__TIMEOUT_SECS", "0.3"),
-        ("RFM_AGENT__LLM__MAX_ATTEMPTS", "2"),
-    ];
-    let run = agent(&server, Api::OpenAi, dir.path(), &[], &env).await;
-    all_fallback_with(&run, "no answer within");
-    assert_eq!(
-        summary(&run, "requests"),
-        8,
-        "each cluster: first try and one retry"
-    );
-    assert_eq!(summary(&run, "retries"), 4);
+    for api in [Api::OpenAi, Api::Gemini] {
+        let server = MockServer::start().await;
+        mount(
+            &server,
+            api,
+            ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("RFM_AGENT__LLM__TIMEOUT_SECS", "0.3"),
+            ("RFM_AGENT__LLM__MAX_ATTEMPTS", "2"),
+        ];
+        let run = agent(&server, api, dir.path(), &[], &env).await;
+        all_fallback_with(&run, "no answer within");
+        assert_eq!(
+            summary(&run, "requests"),
+            8,
+            "each cluster: first try and one retry"
+        );
+        assert_eq!(summary(&run, "retries"), 4);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -486,16 +488,19 @@ async fn malformed_and_schema_violating_answers_get_one_regeneration_then_fall_b
             "name is empty",
         ),
     ];
-    for (bad, words) in cases {
+    for (api, (bad, words)) in [Api::OpenAi, Api::Gemini]
+        .into_iter()
+        .flat_map(|a| cases.map(|c| (a, c)))
+    {
         let server = MockServer::start().await;
         let responder = Writer {
-            api: Api::OpenAi,
+            api,
             bad: Some(bad.to_string()),
             bad_always: true,
         };
-        mount(&server, Api::OpenAi, responder).await;
+        mount(&server, api, responder).await;
         let dir = tempfile::tempdir().unwrap();
-        let run = agent(&server, Api::OpenAi, dir.path(), &[], &[]).await;
+        let run = agent(&server, api, dir.path(), &[], &[]).await;
         all_fallback_with(&run, words);
         assert!(reasons(&run)[0].contains("after one regeneration"));
         assert_eq!(summary(&run, "requests"), 8);
