@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::clean::Returns;
 use crate::rfm::Frequency;
-use crate::settings::{Backend, OutputFormat, Settings};
+use crate::settings::{Backend, KChoice, OutputFormat, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +39,43 @@ pub enum Command {
     Sample(SampleArgs),
     /// Convert a transactions file to .csv, .csv.gz, .xlsx or .parquet (UCI layout kept).
     Convert(ConvertArgs),
+    /// WCSS and silhouette for each k of --k-range (default 2..10), and the recommended k.
+    Elbow(ElbowArgs),
+    /// Migration of customers between the segments of two runs (their --out folders).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ElbowArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// What to print: table or json.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ShortFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier run's --out folder.
+    #[arg(value_name = "BEFORE_DIR")]
+    pub before: PathBuf,
+    /// The later run's --out folder.
+    #[arg(value_name = "AFTER_DIR")]
+    pub after: PathBuf,
+    /// What to print: table or json.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ShortFormat,
+    /// Write migration.json and the migration chart to this folder.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq)]
+pub enum ShortFormat {
+    #[default]
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,9 +131,12 @@ pub struct ModelArgs {
     /// Snapshot for Recency, e.g. 2011-12-10 (default: last date + 1 day).
     #[arg(long, value_name = "DATE")]
     pub snapshot: Option<String>,
-    /// Number of clusters.
-    #[arg(short, long)]
-    pub k: Option<usize>,
+    /// Number of clusters, or `auto` (the elbow rule over --k-range, default 2..10).
+    #[arg(short, long, value_name = "K|auto")]
+    pub k: Option<KChoice>,
+    /// The k range for `--k auto` and the elbow chart, e.g. 2..10 (both ends included).
+    #[arg(long, value_name = "MIN..MAX", value_parser = parse_k_range)]
+    pub k_range: Option<(usize, usize)>,
     /// Random seed for k-means++.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -263,10 +303,28 @@ impl ModelArgs {
         }
         let c = &mut s.cluster;
         c.k = self.k.unwrap_or(c.k);
+        if let Some((lo, hi)) = self.k_range {
+            (c.k_min, c.k_max) = (lo, hi);
+        }
         c.seed = self.seed.unwrap_or(c.seed);
         c.n_init = self.n_init.unwrap_or(c.n_init);
         c.max_iter = self.max_iter.unwrap_or(c.max_iter);
     }
+}
+
+/// `2..10` or `2..=10` → (2, 10).
+fn parse_k_range(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a k range; write e.g. 2..10");
+    let (lo, hi) = s.split_once("..").ok_or_else(bad)?;
+    let hi = hi.strip_prefix('=').unwrap_or(hi);
+    let (lo, hi): (usize, usize) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo < 2 || hi < lo {
+        return Err(format!("k range {s}: need 2 <= MIN <= MAX"));
+    }
+    Ok((lo, hi))
 }
 
 impl RunArgs {

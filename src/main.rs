@@ -2,15 +2,16 @@
 //! any error with its chain of causes.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use rfm_agent::cli::{AgentFormat, Cli, Command};
+use rfm_agent::cli::{AgentFormat, Cli, Command, ShortFormat};
 use rfm_agent::settings::Settings;
-use rfm_agent::{agent, convert, output, pipeline, progress, sample, settings};
+use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,7 +54,7 @@ fn run(cli: Cli) -> Result<()> {
             args.apply(&mut settings).map_err(anyhow::Error::msg)?;
             let run = pipeline::run_segment(&settings)?;
             if !settings.output.dir.is_empty() {
-                output::write_dir(&run, std::path::Path::new(&settings.output.dir), &[])?;
+                report::write_run(&run, None, &settings, Path::new(&settings.output.dir))?;
             }
             let text = output::render(&run, settings.output.format)?;
             print(&text)
@@ -64,7 +65,8 @@ fn run(cli: Cli) -> Result<()> {
             let prompts = match &args.prompts {
                 Some(dir) => agent::Prompts::from_dir(dir)?,
                 None => agent::Prompts::built_in(),
-            };
+            }
+            .with_currency(&settings.output.currency);
             let (run, doc) = agent::run::run(
                 &settings,
                 &prompts,
@@ -73,11 +75,7 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             let json = serde_json::to_string_pretty(&doc)? + "\n";
             if !settings.output.dir.is_empty() {
-                output::write_dir(
-                    &run,
-                    std::path::Path::new(&settings.output.dir),
-                    &[("campaigns.json", json.clone().into_bytes())],
-                )?;
+                report::write_run(&run, Some(&doc), &settings, Path::new(&settings.output.dir))?;
             }
             let text = match args.format {
                 AgentFormat::Json => json,
@@ -137,6 +135,48 @@ fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("wrote the built-in sample to {}", args.out.display());
             Ok(())
+        }
+        Command::Elbow(args) => {
+            args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
+            let run = pipeline::run_segment(&settings)?;
+            let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
+            let json = serde_json::to_string_pretty(&result)? + "\n";
+            if !settings.output.dir.is_empty() {
+                let chart = report::charts::elbow_chart(&result)?;
+                output::write_files(
+                    Path::new(&settings.output.dir),
+                    &[
+                        ("elbow.json", json.as_bytes()),
+                        ("elbow.png", &chart.png),
+                        ("elbow.svg", chart.svg.as_bytes()),
+                    ],
+                )?;
+            }
+            print(&match args.format {
+                ShortFormat::Json => json,
+                ShortFormat::Table => report::elbow_table(&result),
+            })
+        }
+        Command::Compare(args) => {
+            let before = compare::RunFolder::read(&args.before)?;
+            let after = compare::RunFolder::read(&args.after)?;
+            let m = compare::compare(&before, &after);
+            let json = serde_json::to_string_pretty(&m)? + "\n";
+            if let Some(dir) = &args.out {
+                let chart = report::charts::migration_chart(&m)?;
+                output::write_files(
+                    dir,
+                    &[
+                        ("migration.json", json.as_bytes()),
+                        ("migration.png", &chart.png),
+                        ("migration.svg", chart.svg.as_bytes()),
+                    ],
+                )?;
+            }
+            print(&match args.format {
+                ShortFormat::Json => json,
+                ShortFormat::Table => compare::table(&m),
+            })
         }
         Command::Convert(args) => {
             args.input

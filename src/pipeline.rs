@@ -8,13 +8,13 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::clean::{self, CleanOptions, Ledger, Returns};
-use crate::cluster::{self, KMeansParams, Segmentation};
+use crate::cluster::{self, KMeansParams, Segmentation, elbow};
 use crate::dates::{self, DateFormat};
 use crate::ingest::{self, ColumnMap, Encoding, FileFormat, ReadOptions, SourceInfo};
 use crate::progress::Steps;
 use crate::rfm::{self, Frequency, RfmTable};
 use crate::sample;
-use crate::settings::Settings;
+use crate::settings::{KChoice, Settings};
 
 /// Name shown for the built-in sample input.
 pub const SAMPLE_NAME: &str = "<built-in sample>";
@@ -46,6 +46,8 @@ pub struct SegmentRun {
     pub params: RunParams,
     pub rfm: RfmTable,
     pub segmentation: Segmentation,
+    /// The sweep behind `k = auto`.
+    pub k_choice: Option<elbow::ElbowResult>,
 }
 
 /// Turns the input settings into reader options.
@@ -95,9 +97,37 @@ pub fn read_input(s: &Settings) -> Result<ingest::RawTable> {
 }
 
 /// Runs the whole segmentation.
+/// WCSS and silhouette for k in `cluster.k_min..=k_max` with the run's k-means settings.
+pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowResult> {
+    let c = &s.cluster;
+    let params = KMeansParams::new(c.k_min.max(1))
+        .seed(c.seed)
+        .n_init(c.n_init)
+        .max_iter(c.max_iter)
+        .tolerance(c.tolerance);
+    let valid = linfa::ParamGuard::check(params)
+        .map_err(|e| anyhow::anyhow!("invalid clustering settings: {e}"))?;
+    let (x, _) = cluster::features(table);
+    let hi = c.k_max.min(table.len());
+    let bar = crate::progress::Counter::new("k sweep", (c.k_min..=hi).count() as u64);
+    let result = elbow::sweep(&x, &valid, c.k_min..=hi, |k| bar.step(&format!("k = {k}")))
+        .map_err(|e| anyhow::anyhow!("{path}: cannot cluster: {e}"))?;
+    bar.finish();
+    Ok(result)
+}
+
+/// The sweep behind the elbow chart: the run's own when `k = auto`, else a new one.
+pub fn elbow_for(run: &SegmentRun, s: &Settings) -> Result<elbow::ElbowResult> {
+    match &run.k_choice {
+        Some(e) => Ok(e.clone()),
+        None => sweep(&run.rfm, s, &run.source.path),
+    }
+}
+
 pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let started = Instant::now();
-    let steps = Steps::new(4);
+    let auto_k = s.cluster.k == KChoice::Auto;
+    let steps = Steps::new(4 + usize::from(auto_k));
     // Check cheap settings before reading a large file.
     let forced_dates = match s.input.date_format.as_str() {
         "" | "auto" => None,
@@ -109,7 +139,20 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             format!("--snapshot `{v}` is not a date; use e.g. 2011-12-10 or \"2011-12-10 12:50\"")
         })?),
     };
-    let params = KMeansParams::new(s.cluster.k)
+    let fixed_k = match s.cluster.k {
+        KChoice::Fixed(k) => k,
+        KChoice::Auto => {
+            if s.cluster.k_min < 2 || s.cluster.k_max < s.cluster.k_min {
+                bail!(
+                    "invalid k range {}..{}: need 2 <= k_min <= k_max",
+                    s.cluster.k_min,
+                    s.cluster.k_max
+                );
+            }
+            s.cluster.k_min
+        }
+    };
+    let params = KMeansParams::new(fixed_k)
         .seed(s.cluster.seed)
         .n_init(s.cluster.n_init)
         .max_iter(s.cluster.max_iter)
@@ -150,6 +193,28 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     }
     tracing::info!(customers = table.len(), elapsed = ?started.elapsed(), "RFM computed");
 
+    let k_choice = match s.cluster.k {
+        KChoice::Fixed(_) => None,
+        KChoice::Auto => {
+            steps.start("choosing k");
+            let result = sweep(&table, s, &raw.source.path)?;
+            if result.points.is_empty() {
+                bail!(
+                    "{}: only {} customers, too few for k = {}..{}",
+                    raw.source.path,
+                    table.len(),
+                    s.cluster.k_min,
+                    s.cluster.k_max
+                );
+            }
+            tracing::info!(k = result.recommended, "k chosen by the elbow rule");
+            Some(result)
+        }
+    };
+    let params = match &k_choice {
+        Some(c) => params.n_clusters(c.recommended),
+        None => params,
+    };
     steps.start("clustering");
     let segmentation = cluster::segment(&table, params)
         .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", raw.source.path))?;
@@ -167,7 +232,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             } else {
                 "last date + 1 day"
             },
-            k: s.cluster.k,
+            k: segmentation.clusters.len(),
             seed: s.cluster.seed,
             n_init: s.cluster.n_init,
             max_iter: s.cluster.max_iter,
@@ -181,5 +246,6 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         snapshot: cleaned.snapshot,
         rfm: table,
         segmentation,
+        k_choice,
     })
 }

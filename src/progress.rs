@@ -55,3 +55,46 @@ impl Drop for Steps {
         self.bar.finish_and_clear();
     }
 }
+
+/// A bar over a known number of items (the k sweep, LLM requests); thread-safe.
+pub struct Counter {
+    bar: ProgressBar,
+}
+
+impl Counter {
+    pub fn new(what: &str, total: u64) -> Counter {
+        let target = if HIDDEN.load(Ordering::Relaxed) {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{elapsed}] {bar:30} {pos}/{len} {msg}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(what.to_string());
+        Counter { bar }
+    }
+
+    /// Marks the start of the next item.
+    pub fn step(&self, msg: &str) {
+        self.bar.set_message(msg.to_string());
+        self.bar.inc(1);
+    }
+
+    /// Counts one finished item.
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

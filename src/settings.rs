@@ -195,10 +195,57 @@ pub struct RfmSettings {
     pub snapshot: String,
 }
 
+/// Number of clusters: a number, or `auto` (the elbow rule over `k_min..=k_max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KChoice {
+    Fixed(usize),
+    Auto,
+}
+
+impl std::str::FromStr for KChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<KChoice, String> {
+        match s.trim() {
+            a if a.eq_ignore_ascii_case("auto") => Ok(KChoice::Auto),
+            n => n
+                .parse()
+                .map(KChoice::Fixed)
+                .map_err(|_| format!("k must be a number or `auto`, not `{n}`")),
+        }
+    }
+}
+
+impl Serialize for KChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            KChoice::Fixed(k) => s.serialize_u64(*k as u64),
+            KChoice::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KChoice, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(KChoice::Fixed(n as usize)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
-    pub k: usize,
+    pub k: KChoice,
+    /// The range `k = "auto"` and the elbow chart consider.
+    pub k_min: usize,
+    pub k_max: usize,
     pub seed: u64,
     pub n_init: usize,
     pub max_iter: usize,
@@ -208,7 +255,9 @@ pub struct ClusterSettings {
 impl Default for ClusterSettings {
     fn default() -> Self {
         ClusterSettings {
-            k: 4,
+            k: KChoice::Fixed(4),
+            k_min: 2,
+            k_max: 10,
             seed: 42,
             n_init: 10,
             max_iter: 300,
@@ -227,12 +276,24 @@ pub enum OutputFormat {
     Csv,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputSettings {
     pub format: OutputFormat,
-    /// Directory for customers.csv and clusters.json; empty = print only.
+    /// Directory for customers.csv, clusters.json and the report; empty = print only.
     pub dir: String,
+    /// Currency symbol in reports and campaign texts.
+    pub currency: String,
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        OutputSettings {
+            format: OutputFormat::default(),
+            dir: String::new(),
+            currency: "£".into(),
+        }
+    }
 }
 
 /// Errors while loading settings.

@@ -149,12 +149,14 @@ pub async fn llm_campaigns(
         })
         .collect();
     let mut done = Vec::with_capacity(briefs.len());
-    let all = futures::future::join_all(
-        briefs
-            .iter()
-            .map(|b| writer::write(client, prompts, offers, temperature, max_tokens, b)),
-    )
+    let bar = crate::progress::Counter::new("writing campaigns", briefs.len() as u64);
+    let all = futures::future::join_all(briefs.iter().map(|b| async {
+        let r = writer::write(client, prompts, offers, temperature, max_tokens, b).await;
+        bar.inc();
+        r
+    }))
     .await;
+    bar.finish();
     for result in all {
         let mut c = result?;
         // Two LLM names may coincide; the later cluster keeps its rule campaign.

@@ -181,6 +181,12 @@ impl Prompts {
             .map_err(|e| self.llm_error(field, e))
     }
 
+    /// Quotes money with `symbol`.
+    pub fn with_currency(mut self, symbol: &str) -> Prompts {
+        self.currency = symbol.to_string();
+        self
+    }
+
     /// The currency symbol figures are quoted with.
     pub fn currency(&self) -> &str {
         &self.currency

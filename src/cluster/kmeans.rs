@@ -51,6 +51,13 @@ impl KMeansValidParams {
     pub fn n_clusters(&self) -> usize {
         self.n_clusters
     }
+    /// The same checked settings with another number of clusters (k >= 1 keeps them valid).
+    pub fn with_k(&self, k: usize) -> KMeansValidParams {
+        KMeansValidParams {
+            n_clusters: k.max(1),
+            ..self.clone()
+        }
+    }
     pub fn n_init(&self) -> usize {
         self.n_init
     }
@@ -79,6 +86,11 @@ impl KMeansParams {
             tol: 1e-4,
             seed: 42,
         })
+    }
+    /// The same settings with another number of clusters.
+    pub fn n_clusters(mut self, k: usize) -> Self {
+        self.0.n_clusters = k;
+        self
     }
     pub fn n_init(mut self, n: usize) -> Self {
         self.0.n_init = n;

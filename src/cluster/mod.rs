@@ -1,6 +1,7 @@
 //! Clustering: log1p + standard scaling of R, F and M, seeded k-means, clusters relabelled
 //! by revenue (cluster 0 brings the most), and per-cluster summaries.
 
+pub mod elbow;
 pub mod kmeans;
 mod summary;
 

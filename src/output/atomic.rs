@@ -22,13 +22,22 @@ impl AtomicDir {
         })
     }
 
-    /// Writes `bytes` to a temporary file that will become `name`.
+    /// Writes `bytes` to a temporary file that will become `name` (a relative path; its
+    /// folders are created).
     pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.dir.join(name);
+        let folder = target.parent().unwrap_or(&self.dir).to_path_buf();
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        let file_name = target
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
         let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&format!(".{file_name}."))
             .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .with_context(|| format!("cannot write to {}", self.dir.display()))?;
+            .tempfile_in(&folder)
+            .with_context(|| format!("cannot write to {}", folder.display()))?;
         // Temporary files are private (0600); results are ordinary files.
         #[cfg(unix)]
         {
@@ -55,6 +64,15 @@ impl AtomicDir {
     }
 }
 
+/// Writes `files` (name, bytes) into `dir`, all or nothing.
+pub fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    let mut out = AtomicDir::new(dir)?;
+    for (name, bytes) in files {
+        out.stage(name, bytes)?;
+    }
+    out.commit()
+}
+
 /// Writes one file atomically.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -66,7 +84,5 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{} is not a file name", path.display()))?
         .to_string_lossy()
         .to_string();
-    let mut out = AtomicDir::new(dir)?;
-    out.stage(&name, bytes)?;
-    out.commit()
+    write_files(dir, &[(&name, bytes)])
 }

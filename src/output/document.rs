@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::clean::Ledger;
+use crate::cluster::elbow::ElbowResult;
 use crate::cluster::{ClusterSummary, Scaling};
 use crate::ingest::SourceInfo;
 use crate::pipeline::{RunParams, SegmentRun};
@@ -20,6 +21,9 @@ pub struct ClustersDocument<'a> {
     pub ledger: &'a Ledger,
     pub kmeans: KMeansRecord<'a>,
     pub clusters: &'a [ClusterSummary],
+    /// With `k = auto`: the sweep, the rule and the k it chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k_choice: Option<&'a ElbowResult>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +59,7 @@ impl<'a> ClustersDocument<'a> {
                 scaling: &run.segmentation.scaling,
             },
             clusters: &run.segmentation.clusters,
+            k_choice: run.k_choice.as_ref(),
         }
     }
 }

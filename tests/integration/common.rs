@@ -90,16 +90,25 @@ pub fn sizes(doc: &Value) -> Vec<u64> {
 /// Reads customers.csv into (id → (recency, frequency, monetary, cluster)).
 pub fn customers(dir: &Path) -> std::collections::BTreeMap<String, (f64, f64, f64, usize)> {
     let mut r = csv::Reader::from_path(dir.join("customers.csv")).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id, rec_, fr, mo, cl) = (
+        col("customer_id"),
+        col("recency"),
+        col("frequency"),
+        col("monetary"),
+        col("cluster"),
+    );
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
             (
-                rec[0].to_string(),
+                rec[id].to_string(),
                 (
-                    rec[1].parse().unwrap(),
-                    rec[2].parse().unwrap(),
-                    rec[3].parse().unwrap(),
-                    rec[4].parse().unwrap(),
+                    rec[rec_].parse().unwrap(),
+                    rec[fr].parse().unwrap(),
+                    rec[mo].parse().unwrap(),
+                    rec[cl].parse().unwrap(),
                 ),
             )
         })

@@ -8,3 +8,4 @@ mod llm;
 mod llm_server;
 mod options;
 mod reference;
+mod report;

@@ -90,7 +90,39 @@ fn out_dir_holds_complete_files_only() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
-    assert_eq!(names, ["clusters.json", "customers.csv"]);
+    assert_eq!(
+        names,
+        [
+            "cluster_boxplots.png",
+            "cluster_boxplots.svg",
+            "clusters.json",
+            "customer_segments.png",
+            "customer_segments.svg",
+            "customers.csv",
+            "elbow.png",
+            "elbow.svg",
+            "report.html",
+            "report.md",
+            "segment_value.png",
+            "segment_value.svg",
+            "segments",
+        ]
+    );
+    // Without the agent, segments are named by cluster number.
+    let mut segments: Vec<String> = std::fs::read_dir(out.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    segments.sort();
+    assert_eq!(
+        segments,
+        [
+            "cluster-0.csv",
+            "cluster-1.csv",
+            "cluster-2.csv",
+            "cluster-3.csv"
+        ]
+    );
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("clusters.json")).unwrap()).unwrap();
     assert_eq!(file["clusters"], doc["clusters"]);

@@ -1,0 +1,89 @@
+//! `report.html`: one self-contained page (charts embedded as PNG data, no network needed).
+//! Rendered with minijinja's HTML auto-escaping, so text from the data or from an LLM is
+//! shown as text.
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use minijinja::value::Serde;
+use minijinja::{Environment, context};
+
+use super::charts::{Chart, colour};
+use super::{ReportInput, kpis};
+use crate::output::table::thousands;
+
+const TEMPLATE: &str = include_str!("report.html");
+
+pub fn pct(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
+}
+
+pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
+    let mut env = Environment::new();
+    env.add_template("report.html", TEMPLATE)?;
+    let cur = input.currency;
+    let money = |v: f64| format!("{cur}{}", thousands(v, 2));
+    let segments: Vec<_> = kpis(input)
+        .into_iter()
+        .map(|k| {
+            let c = colour(k.cluster);
+            context! {
+                colour => format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2),
+                customers => thousands(k.customers as f64, 0),
+                customer_share => pct(k.customer_share),
+                revenue => money(k.revenue),
+                revenue_share => pct(k.revenue_share),
+                aov => money(k.average_order_value),
+                recency => format!("{:.0}", k.recency_median),
+                frequency => format!("{:.0}", k.frequency_median),
+                monetary => money(k.monetary_median),
+                campaign => Serde(input.campaign(k.cluster)),
+                kpi => Serde(k),
+            }
+        })
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let charts: Vec<_> = charts
+        .iter()
+        .map(|c| context! { name => c.name, title => &c.title, png => b64.encode(&c.png) })
+        .collect();
+    let ledger = &input.run.ledger;
+    let removed: Vec<_> = ledger
+        .removed
+        .iter()
+        .map(|r| {
+            context! { rule => r.rule, rows => r.rows, revenue_fmt => money(r.revenue), examples => &r.examples }
+        })
+        .collect();
+    let params = serde_json::to_value(&input.run.params)?;
+    let params: Vec<(String, String)> = params
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    env.get_template("report.html")?
+        .render(context! {
+            version => env!("CARGO_PKG_VERSION"),
+            source => Serde(&input.run.source),
+            ledger => context! {
+                customers => ledger.customers, rows_in => ledger.rows_in,
+                rows_kept => ledger.rows_kept, removed => removed,
+            },
+            money_in => money(ledger.revenue_in),
+            money_kept => money(ledger.revenue_kept),
+            kpis => Serde(kpis(input)),
+            segments => segments,
+            charts => charts,
+            params => params.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            campaigns => Serde(input.campaigns),
+        })
+        .context("cannot render report.html")
+}
