@@ -217,6 +217,33 @@ fn as_text(s: &Series, path: &str, column: &str) -> Result<StringChunked, CleanE
     Ok(cast.str().expect("string").clone())
 }
 
+/// Each customer's first non-empty email, for `ids` (normalised customer ids).
+pub fn emails_by_customer(
+    raw: &RawTable,
+    ids: &[String],
+) -> Result<Option<Vec<String>>, CleanError> {
+    let Some(email) = &raw.email else {
+        return Ok(None);
+    };
+    let path = raw.source.path.as_str();
+    let col = |role: &str| raw.source.columns.get(role).cloned().unwrap_or_default();
+    let customers = as_text(&raw.customer, path, &col("customer"))?;
+    let emails = as_text(email, path, &col("email"))?;
+    let mut first: rustc_hash::FxHashMap<&str, &str> = Default::default();
+    for (c, e) in customers.iter().zip(emails.iter()) {
+        if let (Some(c), Some(e)) = (c.and_then(normalize_customer), e.map(str::trim)) {
+            if !e.is_empty() {
+                first.entry(c).or_insert(e);
+            }
+        }
+    }
+    Ok(Some(
+        ids.iter()
+            .map(|id| first.get(id.as_str()).copied().unwrap_or("").to_string())
+            .collect(),
+    ))
+}
+
 /// One numeric cell after parsing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Num {

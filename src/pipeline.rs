@@ -48,6 +48,8 @@ pub struct SegmentRun {
     pub segmentation: Segmentation,
     /// The sweep behind `k = auto`.
     pub k_choice: Option<elbow::ElbowResult>,
+    /// Each customer's email (in RFM order), when the input maps an email column.
+    pub emails: Option<Vec<String>>,
 }
 
 /// Turns the input settings into reader options.
@@ -215,6 +217,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         Some(c) => params.n_clusters(c.recommended),
         None => params,
     };
+    let emails = clean::emails_by_customer(&raw, &table.customer_ids)?;
     steps.start("clustering");
     let segmentation = cluster::segment(&table, params)
         .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", raw.source.path))?;
@@ -247,5 +250,6 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         rfm: table,
         segmentation,
         k_choice,
+        emails,
     })
 }

@@ -16,16 +16,19 @@ pub enum Role {
     Quantity,
     Price,
     Amount,
+    /// Optional: carried into the exports for email tools.
+    Email,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Customer,
         Role::Invoice,
         Role::Date,
         Role::Quantity,
         Role::Price,
         Role::Amount,
+        Role::Email,
     ];
 
     pub fn key(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Role {
             Role::Quantity => "quantity",
             Role::Price => "price",
             Role::Amount => "amount",
+            Role::Email => "email",
         }
     }
 
@@ -61,6 +65,8 @@ pub struct ColumnMap {
     pub quantity: String,
     pub price: String,
     pub amount: String,
+    /// Customer email, for the exports; empty = none.
+    pub email: String,
 }
 
 impl Default for ColumnMap {
@@ -72,6 +78,7 @@ impl Default for ColumnMap {
             quantity: "Quantity".into(),
             price: "UnitPrice".into(),
             amount: String::new(),
+            email: String::new(),
         }
     }
 }
@@ -85,6 +92,7 @@ impl ColumnMap {
             Role::Quantity => &self.quantity,
             Role::Price => &self.price,
             Role::Amount => &self.amount,
+            Role::Email => &self.email,
         }
     }
 
@@ -96,6 +104,7 @@ impl ColumnMap {
             Role::Quantity => &mut self.quantity,
             Role::Price => &mut self.price,
             Role::Amount => &mut self.amount,
+            Role::Email => &mut self.email,
         }
     }
 
@@ -108,7 +117,7 @@ impl ColumnMap {
             })?;
             let role = Role::from_key(key.trim().to_ascii_lowercase().as_str()).ok_or_else(|| {
                 format!(
-                    "`--columns` has unknown role `{}`; roles are customer, invoice, date, quantity, price, amount",
+                    "`--columns` has unknown role `{}`; roles are customer, invoice, date, quantity, price, amount, email",
                     key.trim()
                 )
             })?;
@@ -192,7 +201,7 @@ pub fn resolve(map: &ColumnMap, headers: &[String], file: &str) -> Result<Resolv
                 let required = match role {
                     Role::Customer | Role::Date => true,
                     Role::Quantity | Role::Price => !amount_mode,
-                    Role::Amount => true,
+                    Role::Amount | Role::Email => true,
                     Role::Invoice => false,
                 };
                 if required {

@@ -163,6 +163,7 @@ pub struct RawTable {
     pub quantity: Option<Series>,
     pub price: Option<Series>,
     pub amount: Option<Series>,
+    pub email: Option<Series>,
 }
 
 /// Columns handed back by a format reader, before the manifest is completed.
@@ -248,6 +249,7 @@ pub fn read_bytes(
         quantity: None,
         price: None,
         amount: None,
+        email: None,
     };
     for (role, series) in mapped.columns {
         match role {
@@ -257,6 +259,7 @@ pub fn read_bytes(
             Role::Quantity => table.quantity = Some(series),
             Role::Price => table.price = Some(series),
             Role::Amount => table.amount = Some(series),
+            Role::Email => table.email = Some(series),
         }
     }
     Ok(table)

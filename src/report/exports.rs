@@ -1,5 +1,6 @@
 //! Exports for email tools (Mailchimp, Klaviyo and the like): UTF-8 CSV with a header row
-//! and RFC 4180 quoting; one file per segment and one with every customer.
+//! and RFC 4180 quoting; one file per segment and one with every customer (with `email`
+//! when the input maps one).
 
 use anyhow::Result;
 
@@ -30,21 +31,29 @@ pub fn slug(name: &str) -> String {
 
 fn write_rows(run: &SegmentRun, names: &[String], only: Option<usize>) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(HEADER)?;
+    let mut header = HEADER.to_vec();
+    if run.emails.is_some() {
+        header.push("email");
+    }
+    w.write_record(&header)?;
     let r = &run.rfm;
     for i in 0..r.len() {
         let c = run.segmentation.labels[i];
         if only.is_some_and(|o| o != c) {
             continue;
         }
-        w.write_record([
-            r.customer_ids[i].as_str(),
-            names[c].as_str(),
-            &c.to_string(),
-            &r.recency[i].to_string(),
-            &r.frequency[i].to_string(),
-            &format!("{:.2}", r.monetary[i]),
-        ])?;
+        let mut row = vec![
+            r.customer_ids[i].clone(),
+            names[c].clone(),
+            c.to_string(),
+            r.recency[i].to_string(),
+            r.frequency[i].to_string(),
+            format!("{:.2}", r.monetary[i]),
+        ];
+        if let Some(e) = &run.emails {
+            row.push(e[i].clone());
+        }
+        w.write_record(&row)?;
     }
     Ok(w.into_inner()?)
 }

@@ -761,3 +761,58 @@ fn a_missing_key_is_a_clear_error_before_any_work() {
     let err = crate::common::fails(&["agent", "--llm", "replay"]);
     assert!(err.contains("--fixtures"), "{err}");
 }
+
+/// Writes markup into every answer: a name with a script, a body with an HTML tag.
+struct Markup;
+
+impl Respond for Markup {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let (brief, _) = brief(req);
+        let mut answer: Value = serde_json::from_str(&good_answer(&brief, None)).unwrap();
+        let rule = answer["name"].as_str().unwrap().replace(", revisited", "");
+        answer["name"] = json!(format!("<script>alert('{}')</script>", &rule[..4]));
+        answer["email"]["body"] = json!("Hi {{first_name}}, <img src=x onerror=alert()> see you.");
+        Api::OpenAi.ok(&answer.to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_text_is_shown_as_text_in_the_report() {
+    let server = MockServer::start().await;
+    mount(&server, Api::OpenAi, Markup).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = agent(
+        &server,
+        Api::OpenAi,
+        dir.path(),
+        &["--out", out.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    all_llm(&run);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        !html.contains("<script>"),
+        "a script from the LLM reached the page"
+    );
+    assert!(
+        !html.contains("<img src=x"),
+        "markup from the LLM reached the page"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert("),
+        "the name is shown as text"
+    );
+    assert!(html.contains("&lt;img src=x onerror=alert()&gt;"));
+    // Segment files get safe names.
+    let mut files: Vec<String> = std::fs::read_dir(out.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert!(
+        files.contains(&"scriptalertcham-script.csv".to_string()),
+        "{files:?}"
+    );
+}

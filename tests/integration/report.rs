@@ -291,3 +291,58 @@ fn compare_needs_run_folders() {
         "{err}"
     );
 }
+
+#[test]
+fn a_mapped_email_column_reaches_the_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("with_email.csv");
+    let mut r = csv::Reader::from_path(sample_csv()).unwrap();
+    let mut w = csv::Writer::from_path(&input).unwrap();
+    let mut header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let id_col = header.iter().position(|h| h == "CustomerID").unwrap();
+    header.push("E-mail".into());
+    w.write_record(&header).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let mut row: Vec<String> = rec.iter().map(String::from).collect();
+        let id = rec[id_col].to_string();
+        row.push(if id.is_empty() {
+            String::new()
+        } else {
+            format!("buyer.{id}@example.com")
+        });
+        w.write_record(&row).unwrap();
+    }
+    w.flush().unwrap();
+    let out = dir.path().join("out");
+    let run = bin()
+        .args(["segment", "--columns", "email=E-mail", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
+    assert_eq!(r.headers().unwrap().iter().last(), Some("email"));
+    let mut n = 0;
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        assert_eq!(rec[6], format!("buyer.{}@example.com", &rec[0]));
+        n += 1;
+    }
+    assert_eq!(n, 3000);
+    // A mapped email column that is not in the file is an error naming it.
+    let err = crate::common::fails(&[
+        "segment",
+        "--columns",
+        "email=Mail",
+        "--input",
+        sample_csv().to_str().unwrap(),
+    ]);
+    assert!(err.contains("email (`Mail`)"), "{err}");
+}
