@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Deserialize)]
 struct ClustersFile {
     clusters: Vec<ClusterEntry>,
+    #[serde(default)]
+    params: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +35,8 @@ pub struct RunFolder {
     pub centroids: Vec<[f64; 3]>,
     pub names: Vec<String>,
     pub customers: HashMap<String, usize>,
+    /// How frequency was counted (centroids are only comparable with the same definition).
+    pub frequency: String,
 }
 
 impl RunFolder {
@@ -111,6 +115,7 @@ impl RunFolder {
             centroids,
             names,
             customers,
+            frequency: file.params["frequency"].as_str().unwrap_or("").to_string(),
         })
     }
 }
@@ -161,6 +166,15 @@ pub fn match_clusters(before: &[[f64; 3]], after: &[[f64; 3]]) -> Vec<Option<usi
 }
 
 pub fn compare(before: &RunFolder, after: &RunFolder) -> Migration {
+    if before.frequency != after.frequency {
+        tracing::warn!(
+            "{} counts frequency as {} but {} as {}: centroids are matched across different scales",
+            before.path,
+            before.frequency,
+            after.path,
+            after.frequency
+        );
+    }
     let matched = match_clusters(&before.centroids, &after.centroids);
     // After-clusters in the order of their before-matches, then the unmatched ones.
     let mut order: Vec<usize> = matched.iter().flatten().copied().collect();
