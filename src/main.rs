@@ -66,7 +66,8 @@ fn run(cli: Cli) -> Result<()> {
                 Some(dir) => agent::Prompts::from_dir(dir)?,
                 None => agent::Prompts::built_in(),
             }
-            .with_currency(&settings.output.currency);
+            .with_currency(&settings.output.currency)
+            .with_frequency(settings.rfm.frequency);
             let (run, doc) = agent::run::run(
                 &settings,
                 &prompts,

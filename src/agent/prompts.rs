@@ -73,6 +73,7 @@ pub struct Prompts {
     llm: LlmTemplates,
     llm_origin: String,
     currency: String,
+    frequency_unit: &'static str,
 }
 
 impl Prompts {
@@ -125,6 +126,7 @@ impl Prompts {
             llm,
             llm_origin: llm_origin.to_string(),
             currency: String::new(),
+            frequency_unit: "orders",
         };
         prompts.validate()?;
         Ok(prompts)
@@ -187,6 +189,20 @@ impl Prompts {
         self
     }
 
+    /// Names what Frequency counts: "orders", or "order lines" with `--frequency lines`.
+    pub fn with_frequency(mut self, f: crate::rfm::Frequency) -> Prompts {
+        self.frequency_unit = match f {
+            crate::rfm::Frequency::Invoices => "orders",
+            crate::rfm::Frequency::Lines => "order lines",
+        };
+        self
+    }
+
+    /// What Frequency counts, as the templates say it.
+    pub fn frequency_unit(&self) -> &'static str {
+        self.frequency_unit
+    }
+
     /// The currency symbol figures are quoted with.
     pub fn currency(&self) -> &str {
         &self.currency
@@ -220,6 +236,7 @@ impl Prompts {
         let ctx = context! {
             name => segment.name,
             currency => self.currency.as_str(),
+            frequency_unit => self.frequency_unit,
             first_name => "{{first_name}}",
             ..figures_context(&figures)
         };

@@ -131,6 +131,7 @@ pub async fn write(
         meaning => brief.segment.meaning,
         rule_rationale => &brief.rule.rationale,
         currency => prompts.currency(),
+        frequency_unit => prompts.frequency_unit(),
         offers => offers.to_vec(),
         taken_names => brief.taken.clone(),
         max_subject => MAX_SUBJECT,

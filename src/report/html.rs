@@ -14,7 +14,7 @@ use crate::output::table::thousands;
 const TEMPLATE: &str = include_str!("report.html");
 
 pub fn pct(v: f64) -> String {
-    format!("{:.1} %", v * 100.0)
+    format!("{:.1}\u{a0}%", v * 100.0)
 }
 
 pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
@@ -72,6 +72,10 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
     env.get_template("report.html")?
         .render(context! {
             version => env!("CARGO_PKG_VERSION"),
+            unit => match input.run.params.frequency {
+                crate::rfm::Frequency::Invoices => "order",
+                crate::rfm::Frequency::Lines => "order line",
+            },
             source => Serde(&input.run.source),
             ledger => context! {
                 customers => ledger.customers, rows_in => ledger.rows_in,

@@ -23,9 +23,13 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> String {
         env!("CARGO_PKG_VERSION")
     );
     let _ = writeln!(s, "## Segments\n");
+    let unit = match run.params.frequency {
+        crate::rfm::Frequency::Invoices => "order",
+        crate::rfm::Frequency::Lines => "order line",
+    };
     let _ = writeln!(
         s,
-        "| Segment | Customers | Share | Revenue | Revenue share | Avg order | Recency (d) | Frequency | Monetary |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| Segment | Customers | Share | Revenue | Revenue share | Avg {unit} | Recency (d) | Frequency | Monetary |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for k in kpis(input) {
         let _ = writeln!(
