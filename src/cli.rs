@@ -43,6 +43,53 @@ pub enum Command {
     Elbow(ElbowArgs),
     /// Migration of customers between the segments of two runs (their --out folders).
     Compare(CompareArgs),
+    /// Campaign copy at volume: segments × channels × locales × tones × variants, as JSONL.
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The agent's --out folder (clusters.json and campaigns.json).
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// Only these segments (names or file names, comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub segments: Option<Vec<String>>,
+    /// Channels, comma-separated.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "email")]
+    pub channels: Vec<crate::batch::Channel>,
+    /// Locales, comma-separated (offline templates: en, de, fr).
+    #[arg(long, value_delimiter = ',', default_value = "en")]
+    pub locales: Vec<String>,
+    /// Tones, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "friendly")]
+    pub tones: Vec<String>,
+    /// Variants per combination (for A/B tests).
+    #[arg(long, default_value_t = 1)]
+    pub variants: u32,
+    /// Output file; a rerun with the same file resumes.
+    #[arg(long, value_name = "FILE.jsonl", default_value = "batch.jsonl")]
+    pub out: PathBuf,
+    /// Requests in flight at once (default: llm.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// At most this many requests per second.
+    #[arg(long)]
+    pub rps: Option<f64>,
+    /// Stop cleanly once this many tokens are spent.
+    #[arg(long, value_name = "N")]
+    pub max_tokens_total: Option<u64>,
+    /// Print the item count and the estimated tokens and cost; call nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Folder with batch.toml to use instead of the built-in templates.
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// What to print at the end: table or json.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ShortFormat,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 #[derive(Debug, Args)]

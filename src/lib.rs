@@ -4,6 +4,7 @@
 //! [`output`], driven by [`pipeline`] with settings from [`settings`].
 
 pub mod agent;
+pub mod batch;
 pub mod clean;
 pub mod cli;
 pub mod cluster;

@@ -179,6 +179,50 @@ fn run(cli: Cli) -> Result<()> {
                 ShortFormat::Table => compare::table(&m),
             })
         }
+        Command::Batch(args) => {
+            args.llm.apply(&mut settings);
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                // A second signal ends the process at once; the first stops cleanly.
+                signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+                signal_hook::flag::register(sig, stop.clone())?;
+            }
+            let client = rfm_agent::llm::Client::from_settings(
+                &settings.llm,
+                args.llm.fixtures.as_deref(),
+                args.llm.record.as_deref(),
+            )?;
+            let opts = rfm_agent::batch::run::BatchOptions {
+                run_dir: args.run.clone(),
+                segments: args.segments.clone(),
+                channels: args.channels.clone(),
+                locales: args.locales.clone(),
+                tones: args.tones.clone(),
+                variants: args.variants.max(1),
+                out: args.out.clone(),
+                concurrency: args.concurrency.unwrap_or(settings.llm.concurrency),
+                rps: args.rps,
+                max_tokens_total: args.max_tokens_total,
+                dry_run: args.dry_run,
+                prompts: args.prompts.clone(),
+            };
+            let summary = rfm_agent::batch::run::run(&settings, &opts, client, stop)?;
+            let json = serde_json::to_string_pretty(&summary)? + "\n";
+            if !args.dry_run {
+                let mut name = args.out.as_os_str().to_owned();
+                name.push(".summary.json");
+                output::write_file(Path::new(&name), json.as_bytes())?;
+            }
+            print(&match args.format {
+                ShortFormat::Json => json,
+                ShortFormat::Table => rfm_agent::batch::run::table(&summary, &opts),
+            })?;
+            if summary.stopped.as_deref() == Some("interrupted") {
+                // Finished items are in the file; a rerun resumes.
+                std::process::exit(130);
+            }
+            Ok(())
+        }
         Command::Convert(args) => {
             args.input
                 .apply(&mut settings)

@@ -3,7 +3,7 @@
 //! LLM agent ([`writer`]) uses it as its fall-back.
 
 pub mod grounding;
-mod prompts;
+pub mod prompts;
 pub mod run;
 mod segments;
 pub mod writer;

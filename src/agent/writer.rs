@@ -190,14 +190,7 @@ pub async fn write(
                     Ok(a) => a,
                     Err(e) => return Ok(fallback(brief.rule, e.to_string())),
                 };
-                req.messages.push(Message {
-                    role: Role::Assistant,
-                    content: resp.text,
-                });
-                req.messages.push(Message {
-                    role: Role::User,
-                    content: again,
-                });
+                req.ask_again(resp.text, again);
             }
             Err(problems) => {
                 return Ok(fallback(

@@ -1,11 +1,11 @@
 //! Per-cluster summaries: size, shares, revenue, mean and median of R, F and M, centroid.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rfm::RfmTable;
 
 /// Mean and median of one measure within a cluster.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct Stat {
     pub mean: f64,
     pub median: f64,
@@ -31,7 +31,7 @@ impl Stat {
 }
 
 /// A cluster centroid in original units (days, purchases, money).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Centroid {
     pub recency: f64,
     pub frequency: f64,
@@ -39,7 +39,7 @@ pub struct Centroid {
 }
 
 /// What later stages (agent, reports) know about a cluster.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClusterSummary {
     pub id: usize,
     pub size: usize,

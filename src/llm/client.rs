@@ -51,6 +51,12 @@ pub struct Client {
     options: ClientOptions,
     stats: Stats,
     slots: tokio::sync::Semaphore,
+    /// After a rate limit, no request leaves before this instant: one 429 slows every
+    /// worker, not just the one that got it.
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Request-rate limit: the earliest start of the next request, and the spacing.
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
+    spacing: Option<Duration>,
 }
 
 /// Why no client could be set up.
@@ -89,6 +95,50 @@ impl Client {
             options,
             stats: Stats::default(),
             slots,
+            paused_until: std::sync::Mutex::new(None),
+            next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            spacing: None,
+        }
+    }
+
+    /// At most `per_second` requests start per second (shared by every worker).
+    pub fn with_rate_limit(mut self, per_second: f64) -> Client {
+        if per_second.is_finite() && per_second > 0.0 {
+            self.spacing = Some(Duration::from_secs_f64(1.0 / per_second));
+        }
+        self
+    }
+
+    /// Waits for a shared pause and for this request's turn under the rate limit; a pause
+    /// that starts while waiting for the turn is waited out too.
+    async fn wait_turn(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap();
+            if let Some(t) = until.filter(|t| *t > tokio::time::Instant::now()) {
+                tokio::time::sleep_until(t).await;
+                continue;
+            }
+            let Some(spacing) = self.spacing else { return };
+            let start = {
+                let mut next = self.next_start.lock().await;
+                let start = (*next).max(tokio::time::Instant::now());
+                *next = start + spacing;
+                start
+            };
+            tokio::time::sleep_until(start).await;
+            let until = *self.paused_until.lock().unwrap();
+            if until.is_none_or(|t| t <= tokio::time::Instant::now()) {
+                return;
+            }
+        }
+    }
+
+    /// Pauses every request for `wait` (a rate limit was hit).
+    fn pause_all(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut p = self.paused_until.lock().unwrap();
+        if p.is_none_or(|t| t < until) {
+            *p = Some(until);
         }
     }
 
@@ -241,6 +291,7 @@ impl Client {
             .expect("semaphore is never closed");
         let mut retry = 0;
         loop {
+            self.wait_turn().await;
             self.stats.requests.fetch_add(1, Relaxed);
             match self.provider.complete(req).await {
                 Ok(resp) => {
@@ -277,6 +328,9 @@ impl Client {
                     );
                     self.stats.retries.fetch_add(1, Relaxed);
                     retry += 1;
+                    if matches!(e, LlmError::Status { status: 429, .. }) {
+                        self.pause_all(wait);
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => {

@@ -44,6 +44,21 @@ pub struct ChatRequest {
     pub max_tokens: u32,
 }
 
+impl ChatRequest {
+    /// Continues the conversation: the model's previous answer, then `feedback` (what was
+    /// wrong with it), for a regeneration.
+    pub fn ask_again(&mut self, previous: String, feedback: String) {
+        self.messages.push(Message {
+            role: Role::Assistant,
+            content: previous,
+        });
+        self.messages.push(Message {
+            role: Role::User,
+            content: feedback,
+        });
+    }
+}
+
 /// Tokens a request used.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct Usage {

@@ -8,7 +8,12 @@ use serde_json::Value;
 
 /// The binary under test, with settings taken only from defaults and the test's flags.
 pub fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("rfm-agent").expect("binary built");
+    Command::from_std(std_bin())
+}
+
+/// The same as a plain `std::process::Command` (for spawning and signalling).
+pub fn std_bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rfm-agent"));
     for (k, _) in std::env::vars() {
         if k.starts_with("RFM_AGENT__") {
             cmd.env_remove(k);

@@ -2,6 +2,7 @@
 
 mod agent;
 mod bad_input;
+mod batch;
 mod common;
 mod formats;
 mod llm;

@@ -1,0 +1,400 @@
+//! Runs a batch: reads the agent's run folder, skips items a previous run finished, writes
+//! the rest with bounded concurrency (rules offline, or the configured LLM), appends each
+//! finished item to the JSONL file, and stops cleanly on Ctrl-C or at the token budget.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::copy::{Copy, Templates, write};
+use super::jsonl::{Writer, resume};
+use super::{Channel, Item, items};
+use crate::cluster::ClusterSummary;
+use crate::llm::Client;
+use crate::settings::Settings;
+
+/// What the batch command was asked for.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub run_dir: PathBuf,
+    pub segments: Option<Vec<String>>,
+    pub channels: Vec<Channel>,
+    pub locales: Vec<String>,
+    pub tones: Vec<String>,
+    pub variants: u32,
+    pub out: PathBuf,
+    pub concurrency: usize,
+    pub rps: Option<f64>,
+    pub max_tokens_total: Option<u64>,
+    pub dry_run: bool,
+    pub prompts: Option<PathBuf>,
+}
+
+/// One line of the output file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub key: String,
+    pub segment: String,
+    pub cluster: usize,
+    pub channel: Channel,
+    pub locale: String,
+    pub tone: String,
+    pub variant: u32,
+    pub copy: Copy,
+    /// `rules`, `llm` or `fallback`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fallback_reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub violations: Vec<String>,
+    pub tokens: u64,
+}
+
+/// The end of a batch.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub items: usize,
+    pub already_done: usize,
+    pub written: usize,
+    pub remaining: usize,
+    pub by_source: BTreeMap<String, usize>,
+    pub fallbacks: Vec<(String, String)>,
+    pub backend: String,
+    pub requests: u64,
+    pub retries: u64,
+    pub cache_hits: u64,
+    pub tokens: u64,
+    pub estimated_cost: f64,
+    /// Why the run stopped before the end, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClustersFile {
+    clusters: Vec<ClusterSummary>,
+}
+
+#[derive(Deserialize)]
+struct CampaignsFile {
+    campaigns: Vec<CampaignEntry>,
+}
+
+#[derive(Deserialize)]
+struct CampaignEntry {
+    cluster: usize,
+    name: String,
+}
+
+/// Segment names by cluster id.
+type Names = Vec<(usize, String)>;
+
+fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names)> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).with_context(|| {
+            format!(
+                "{}: cannot read; batch needs a folder written by `rfm-agent agent --out DIR`",
+                p.display()
+            )
+        })
+    };
+    let clusters: ClustersFile =
+        serde_json::from_slice(&read("clusters.json")?).with_context(|| {
+            format!(
+                "{}: not an rfm-agent clusters.json",
+                dir.join("clusters.json").display()
+            )
+        })?;
+    let campaigns: CampaignsFile =
+        serde_json::from_slice(&read("campaigns.json")?).with_context(|| {
+            format!(
+                "{}: not an rfm-agent campaigns.json",
+                dir.join("campaigns.json").display()
+            )
+        })?;
+    let names = campaigns
+        .campaigns
+        .into_iter()
+        .map(|c| (c.cluster, c.name))
+        .collect();
+    Ok((clusters.clusters, names))
+}
+
+/// Runs the batch; returns the summary and the dry-run estimate text when asked.
+pub fn run(
+    settings: &Settings,
+    opts: &BatchOptions,
+    client: Option<Client>,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary> {
+    let (clusters, names) = read_run(&opts.run_dir)?;
+    let selected: Vec<(usize, String)> = match &opts.segments {
+        None => names,
+        Some(wanted) => {
+            let mut out = Vec::new();
+            for w in wanted {
+                let found = names.iter().find(|(_, n)| {
+                    n.eq_ignore_ascii_case(w) || crate::report::slug(n) == crate::report::slug(w)
+                });
+                match found {
+                    Some(x) => out.push(x.clone()),
+                    None => bail!(
+                        "--segments: no segment `{w}` in {}; segments are: {}",
+                        opts.run_dir.display(),
+                        names
+                            .iter()
+                            .map(|(_, n)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+            out
+        }
+    };
+    let unit = match serde_json::from_slice::<serde_json::Value>(&std::fs::read(
+        opts.run_dir.join("clusters.json"),
+    )?)?["params"]["frequency"]
+        .as_str()
+    {
+        Some("lines") => "order lines",
+        _ => "orders",
+    };
+    let templates = Templates::load(opts.prompts.as_deref(), &settings.output.currency, unit)?;
+    for l in &opts.locales {
+        if !templates.locales().contains(l) && client.is_none() {
+            bail!(
+                "--locales: no offline templates for `{l}`; available: {}",
+                templates.locales().join(", ")
+            );
+        }
+    }
+    let all = items(
+        &selected,
+        &opts.channels,
+        &opts.locales,
+        &opts.tones,
+        opts.variants,
+    );
+    let prior = if opts.dry_run {
+        Default::default()
+    } else {
+        resume(&opts.out)?
+    };
+    let todo: Vec<Item> = all
+        .iter()
+        .filter(|i| !prior.done.contains(&i.key))
+        .cloned()
+        .collect();
+    let mut summary = Summary {
+        items: all.len(),
+        already_done: all.len() - todo.len(),
+        backend: client
+            .as_ref()
+            .map_or("rules".into(), |c| c.backend().to_string()),
+        ..Default::default()
+    };
+    let offers = &settings.agent.offers;
+    let cluster_of = |i: &Item| {
+        clusters
+            .iter()
+            .find(|c| c.id == i.cluster)
+            .context("cluster missing from clusters.json")
+    };
+    if opts.dry_run {
+        // Prompt size from the rendered instructions; output at most the token limit.
+        let per_item = 600 + settings.llm.max_tokens as u64;
+        let tokens = if client.is_some() {
+            per_item * todo.len() as u64
+        } else {
+            0
+        };
+        summary.remaining = todo.len();
+        summary.tokens = tokens;
+        summary.estimated_cost = tokens as f64
+            * (settings.llm.input_cost_per_mtok + settings.llm.output_cost_per_mtok)
+            / 2e6;
+        summary.stopped = Some("dry run: nothing was called or written".into());
+        return Ok(summary);
+    }
+    let mut writer = Writer::open(&opts.out)?;
+    let bar = crate::progress::Counter::new("batch", todo.len() as u64);
+    match client {
+        None => {
+            for item in &todo {
+                if stop.load(Ordering::Relaxed) {
+                    summary.stopped = Some("interrupted".into());
+                    break;
+                }
+                let copy = templates.rules_copy(item, cluster_of(item)?, offers)?;
+                writer.write(&record(item, copy, "rules", None, vec![], 0))?;
+                *summary.by_source.entry("rules".into()).or_default() += 1;
+                summary.written += 1;
+                bar.inc();
+            }
+        }
+        Some(client) => {
+            let client = client.with_rate_limit(opts.rps.unwrap_or(0.0));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                use futures::stream::{self, StreamExt};
+                let budget_hit = AtomicBool::new(false);
+                let mut results = stream::iter(todo.iter())
+                    .map(|item| {
+                        let client = &client;
+                        let templates = &templates;
+                        let stop = &stop;
+                        let budget_hit = &budget_hit;
+                        async move {
+                            let n = client.counts();
+                            if opts
+                                .max_tokens_total
+                                .is_some_and(|max| n.input_tokens + n.output_tokens >= max)
+                            {
+                                budget_hit.store(true, Ordering::Relaxed);
+                            }
+                            if stop.load(Ordering::Relaxed) || budget_hit.load(Ordering::Relaxed) {
+                                return None;
+                            }
+                            let c = match cluster_of(item) {
+                                Ok(c) => c,
+                                Err(e) => {
+                                    return Some(Err(crate::llm::LlmError::Malformed(
+                                        e.to_string(),
+                                    )));
+                                }
+                            };
+                            Some(
+                                write(
+                                    client,
+                                    templates,
+                                    item,
+                                    opts.variants,
+                                    c,
+                                    offers,
+                                    settings.llm.temperature,
+                                    settings.llm.max_tokens,
+                                )
+                                .await
+                                .map(|w| (item, w)),
+                            )
+                        }
+                    })
+                    .buffer_unordered(opts.concurrency.max(1));
+                while let Some(result) = results.next().await {
+                    match result {
+                        None => {}
+                        Some(Err(e)) => return Err(anyhow::Error::new(e)),
+                        Some(Ok((item, w))) => {
+                            if let Some(r) = &w.fallback_reason {
+                                summary.fallbacks.push((item.key.clone(), r.clone()));
+                            }
+                            *summary.by_source.entry(w.source.into()).or_default() += 1;
+                            writer.write(&record(
+                                item,
+                                w.copy,
+                                w.source,
+                                w.fallback_reason,
+                                w.violations,
+                                w.tokens,
+                            ))?;
+                            summary.written += 1;
+                            bar.inc();
+                        }
+                    }
+                }
+                if stop.load(Ordering::Relaxed) {
+                    summary.stopped = Some("interrupted".into());
+                } else if budget_hit.load(Ordering::Relaxed) {
+                    summary.stopped = Some(format!(
+                        "token budget reached (--max-tokens-total {})",
+                        opts.max_tokens_total.unwrap_or(0)
+                    ));
+                }
+                Ok::<(), anyhow::Error>(())
+            })?;
+            let n = client.counts();
+            summary.requests = n.requests;
+            summary.retries = n.retries;
+            summary.cache_hits = n.cache_hits;
+            summary.tokens = n.input_tokens + n.output_tokens;
+            summary.estimated_cost = n.input_tokens as f64 * settings.llm.input_cost_per_mtok / 1e6
+                + n.output_tokens as f64 * settings.llm.output_cost_per_mtok / 1e6;
+        }
+    }
+    bar.finish();
+    summary.remaining = todo.len() - summary.written;
+    Ok(summary)
+}
+
+fn record(
+    item: &Item,
+    copy: Copy,
+    source: &str,
+    reason: Option<String>,
+    violations: Vec<String>,
+    tokens: u64,
+) -> Record {
+    Record {
+        key: item.key.clone(),
+        segment: item.segment.clone(),
+        cluster: item.cluster,
+        channel: item.channel,
+        locale: item.locale.clone(),
+        tone: item.tone.clone(),
+        variant: item.variant,
+        copy,
+        source: source.into(),
+        fallback_reason: reason,
+        violations,
+        tokens,
+    }
+}
+
+/// The summary for the terminal.
+pub fn table(s: &Summary, opts: &BatchOptions) -> String {
+    let mut t = String::new();
+    if opts.dry_run {
+        t.push_str(&format!(
+            "{} items ({} already in {}), {} to write with {}; about {} tokens, estimated cost {:.4}\n",
+            s.items, s.already_done, opts.out.display(), s.remaining, s.backend, s.tokens, s.estimated_cost
+        ));
+        return t;
+    }
+    t.push_str(&format!(
+        "{} items: {} written now, {} already done, {} remaining\n",
+        s.items, s.written, s.already_done, s.remaining
+    ));
+    for (source, n) in &s.by_source {
+        t.push_str(&format!("  {source}: {n}\n"));
+    }
+    if s.backend != "rules" {
+        t.push_str(&format!(
+            "{}: {} requests, {} retries, {} cache hits, {} tokens, estimated cost {:.4}\n",
+            s.backend, s.requests, s.retries, s.cache_hits, s.tokens, s.estimated_cost
+        ));
+    }
+    for (key, reason) in s.fallbacks.iter().take(10) {
+        t.push_str(&format!("  fall-back {key}: {reason}\n"));
+    }
+    if s.fallbacks.len() > 10 {
+        t.push_str(&format!(
+            "  … and {} more fall-backs (see the .summary.json)\n",
+            s.fallbacks.len() - 10
+        ));
+    }
+    if let Some(why) = &s.stopped {
+        t.push_str(&format!(
+            "stopped: {why}; rerun the same command to finish\n"
+        ));
+    }
+    t
+}
