@@ -307,7 +307,12 @@ pub fn run(
                                 w.tokens,
                             ))?;
                             summary.written += 1;
-                            bar.inc();
+                            let n = client.counts();
+                            bar.step(&format!(
+                                "{} fall-backs, {} tokens",
+                                summary.fallbacks.len(),
+                                n.input_tokens + n.output_tokens
+                            ));
                         }
                     }
                 }

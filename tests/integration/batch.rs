@@ -184,6 +184,8 @@ impl Respond for Copywriter {
             };
             chat(&copy.to_string())
         };
+        // Latency: 0 to 45 ms.
+        let reply = reply.set_delay(Duration::from_millis((n % 4) as u64 * 15));
         let status = if self.faults && n % 10 == 3 { 429 } else { 200 };
         self.arrivals.lock().unwrap().push((Instant::now(), status));
         reply
