@@ -45,6 +45,21 @@ pub enum Command {
     Compare(CompareArgs),
     /// Campaign copy at volume: segments × channels × locales × tones × variants, as JSONL.
     Batch(BatchArgs),
+    /// HTTP API (work in progress): upload transactions, get segments and campaigns.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback needs a token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Where runs, their outputs and the run database live.
+    #[arg(long, value_name = "DIR", default_value = "rfm-agent-data")]
+    pub data_dir: PathBuf,
+    /// Bearer token every request must carry.
+    #[arg(long, env = "RFM_AGENT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,4 +20,5 @@ pub mod progress;
 pub mod report;
 pub mod rfm;
 pub mod sample;
+pub mod server;
 pub mod settings;

@@ -223,6 +223,39 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Serve(args) => {
+            if !args.bind.ip().is_loopback() && args.token.is_none() {
+                anyhow::bail!(
+                    "--bind {} listens beyond this machine: set a token with --token or RFM_AGENT_TOKEN",
+                    args.bind
+                );
+            }
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+            let store =
+                rfm_agent::server::store::Store::open(&args.data_dir).with_context(|| {
+                    format!("{}: cannot open the run database", args.data_dir.display())
+                })?;
+            let state = std::sync::Arc::new(rfm_agent::server::AppState {
+                data_dir: args.data_dir.clone(),
+                store,
+                settings,
+                token: args.token.clone(),
+                max_upload_bytes: 200 << 20,
+                max_active_runs: 2,
+            });
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(args.bind)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", args.bind))?;
+                eprintln!("rfm-agent service on http://{}", listener.local_addr()?);
+                axum::serve(listener, rfm_agent::server::app(state)).await?;
+                Ok::<(), anyhow::Error>(())
+            })
+        }
         Command::Convert(args) => {
             args.input
                 .apply(&mut settings)

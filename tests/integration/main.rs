@@ -10,3 +10,4 @@ mod llm_server;
 mod options;
 mod reference;
 mod report;
+mod server;

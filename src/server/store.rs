@@ -1,0 +1,156 @@
+//! Run state in an embedded SQLite database under `--data-dir`, so a restart loses nothing;
+//! runs a restart interrupted are marked failed with that reason.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A run as the API reports it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    /// queued | running | done | failed
+    pub status: String,
+    pub created: String,
+    pub updated: String,
+    pub input_name: String,
+    pub options: serde_json::Value,
+    pub progress: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub struct Store {
+    db: Mutex<Connection>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Store {
+    /// Opens (or creates) `dir/runs.sqlite3` and fails runs a previous process left running.
+    pub fn open(dir: &Path) -> rusqlite::Result<Store> {
+        let db = Connection::open(dir.join("runs.sqlite3"))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS runs (
+                 id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
+                 updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
+                 progress TEXT NOT NULL DEFAULT '', error TEXT
+             );",
+        )?;
+        db.execute(
+            "UPDATE runs SET status = 'failed', error = 'interrupted by a restart of the service', updated = ?1
+             WHERE status IN ('queued', 'running')",
+            params![now()],
+        )?;
+        Ok(Store { db: Mutex::new(db) })
+    }
+
+    pub fn insert(
+        &self,
+        id: &str,
+        input_name: &str,
+        options: &serde_json::Value,
+    ) -> rusqlite::Result<()> {
+        let t = now();
+        self.db.lock().unwrap().execute(
+            "INSERT INTO runs (id, status, created, updated, input_name, options) VALUES (?1, 'queued', ?2, ?2, ?3, ?4)",
+            params![id, t, input_name, options.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_status(
+        &self,
+        id: &str,
+        status: &str,
+        progress: &str,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.db.lock().unwrap().execute(
+            "UPDATE runs SET status = ?2, progress = ?3, error = ?4, updated = ?5 WHERE id = ?1",
+            params![id, status, progress, error, now()],
+        )?;
+        Ok(())
+    }
+
+    fn row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+        let options: String = r.get(5)?;
+        Ok(RunRecord {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            created: r.get(2)?,
+            updated: r.get(3)?,
+            input_name: r.get(4)?,
+            options: serde_json::from_str(&options).unwrap_or_default(),
+            progress: r.get(6)?,
+            error: r.get(7)?,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> rusqlite::Result<Option<RunRecord>> {
+        self.db
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT id, status, created, updated, input_name, options, progress, error FROM runs WHERE id = ?1",
+                params![id],
+                Self::row,
+            )
+            .optional()
+    }
+
+    pub fn list(&self) -> rusqlite::Result<Vec<RunRecord>> {
+        let db = self.db.lock().unwrap();
+        let mut stmt = db.prepare(
+            "SELECT id, status, created, updated, input_name, options, progress, error FROM runs ORDER BY created DESC, id",
+        )?;
+        let rows = stmt.query_map([], Self::row)?;
+        rows.collect()
+    }
+
+    pub fn delete(&self, id: &str) -> rusqlite::Result<bool> {
+        Ok(self
+            .db
+            .lock()
+            .unwrap()
+            .execute("DELETE FROM runs WHERE id = ?1", params![id])?
+            > 0)
+    }
+
+    pub fn active(&self) -> rusqlite::Result<usize> {
+        self.db.lock().unwrap().query_row(
+            "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n as usize),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_survive_a_reopen_and_interrupted_ones_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.insert("a1", "sample.csv", &serde_json::json!({"k": 4}))
+            .unwrap();
+        s.insert("b2", "x.csv", &serde_json::json!({})).unwrap();
+        s.set_status("b2", "done", "", None).unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        let a = s.get("a1").unwrap().unwrap();
+        assert_eq!(a.status, "failed");
+        assert!(a.error.unwrap().contains("restart"));
+        assert_eq!(s.get("b2").unwrap().unwrap().status, "done");
+        assert_eq!(s.list().unwrap().len(), 2);
+        assert!(s.delete("a1").unwrap());
+        assert!(s.get("a1").unwrap().is_none());
+    }
+}
