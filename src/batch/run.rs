@@ -77,6 +77,12 @@ pub struct Summary {
 #[derive(Deserialize)]
 struct ClustersFile {
     clusters: Vec<ClusterSummary>,
+    params: ParamsEntry,
+}
+
+#[derive(Deserialize)]
+struct ParamsEntry {
+    frequency: crate::rfm::Frequency,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +99,7 @@ struct CampaignEntry {
 /// Segment names by cluster id.
 type Names = Vec<(usize, String)>;
 
-fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names)> {
+fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names, crate::rfm::Frequency)> {
     let read = |name: &str| {
         let p = dir.join(name);
         std::fs::read(&p).with_context(|| {
@@ -122,17 +128,17 @@ fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names)> {
         .into_iter()
         .map(|c| (c.cluster, c.name))
         .collect();
-    Ok((clusters.clusters, names))
+    Ok((clusters.clusters, names, clusters.params.frequency))
 }
 
-/// Runs the batch; returns the summary and the dry-run estimate text when asked.
+/// Runs the batch (or, with `dry_run`, only counts and estimates) and returns the summary.
 pub fn run(
     settings: &Settings,
     opts: &BatchOptions,
     client: Option<Client>,
     stop: Arc<AtomicBool>,
 ) -> Result<Summary> {
-    let (clusters, names) = read_run(&opts.run_dir)?;
+    let (clusters, names, frequency) = read_run(&opts.run_dir)?;
     let selected: Vec<(usize, String)> = match &opts.segments {
         None => names,
         Some(wanted) => {
@@ -157,13 +163,9 @@ pub fn run(
             out
         }
     };
-    let unit = match serde_json::from_slice::<serde_json::Value>(&std::fs::read(
-        opts.run_dir.join("clusters.json"),
-    )?)?["params"]["frequency"]
-        .as_str()
-    {
-        Some("lines") => "order lines",
-        _ => "orders",
+    let unit = match frequency {
+        crate::rfm::Frequency::Lines => "order lines",
+        crate::rfm::Frequency::Invoices => "orders",
     };
     let templates = Templates::load(opts.prompts.as_deref(), &settings.output.currency, unit)?;
     for l in &opts.locales {

@@ -22,8 +22,10 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
     env.add_template("report.html", TEMPLATE)?;
     let cur = input.currency;
     let money = |v: f64| format!("{cur}{}", thousands(v, 2));
-    let segments: Vec<_> = kpis(input)
-        .into_iter()
+    let all_kpis = kpis(input);
+    let segments: Vec<_> = all_kpis
+        .iter()
+        .cloned()
         .map(|k| {
             let c = colour(k.cluster);
             context! {
@@ -83,7 +85,7 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
             },
             money_in => money(ledger.revenue_in),
             money_kept => money(ledger.revenue_kept),
-            kpis => Serde(kpis(input)),
+            kpis => Serde(&all_kpis),
             segments => segments,
             charts => charts,
             params => params.into_iter().collect::<std::collections::BTreeMap<_, _>>(),

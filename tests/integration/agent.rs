@@ -137,11 +137,7 @@ fn prompts_folder_overrides_the_templates() {
         "[agent]\noffers = [\"25 % off\"]\n",
     );
     let ok = with_prompts(offer, Some(&cfg));
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    crate::common::assert_ok(&ok);
     let e = fails(&["agent", "--input", &csv, "--prompts", "/nonexistent"]);
     assert!(
         e.contains("/nonexistent/segments.toml: cannot read the prompts"),

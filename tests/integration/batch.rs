@@ -19,11 +19,7 @@ fn run_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep().join("run");
         let out = bin().arg("agent").arg("--out").arg(&dir).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::assert_ok(&out);
         dir
     })
 }
@@ -102,11 +98,7 @@ fn offline_batch_writes_every_item_once_and_resumes() {
     assert!(String::from_utf8_lossy(&dry.stdout).contains("72 items"));
     assert!(!out.exists(), "a dry run writes nothing");
     let first = args(&[]).output().unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    crate::common::assert_ok(&first);
     let records = lines(&out);
     assert_eq!(keys_once(&records).len(), 72);
     assert_eq!(
@@ -489,11 +481,7 @@ fn a_small_batch_against_the_real_llama_cpp_server() {
         .env("RFM_AGENT__LLM__TIMEOUT_SECS", "300")
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::common::assert_ok(&run);
     let records = lines(&out);
     assert_eq!(keys_once(&records).len(), 2);
     for r in &records {

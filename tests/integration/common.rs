@@ -60,6 +60,15 @@ pub fn segment_json(args: &[&str]) -> Value {
     command_json("segment", args)
 }
 
+/// Fails the test with the command's stderr unless it succeeded.
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the binary expecting failure; returns stderr.
 pub fn fails(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();

@@ -5,11 +5,7 @@ use crate::common::*;
 #[test]
 fn default_job_runs_on_the_built_in_sample() {
     let out = bin().arg("segment").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("<built-in sample>"), "{text}");
     assert!(

@@ -675,11 +675,7 @@ async fn recorded_exchanges_replay_offline_and_a_miss_says_to_re_record() {
         cmd.output().unwrap()
     };
     let out = replay(vec![]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::assert_ok(&out);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["campaigns"], live.doc["campaigns"]);
     assert_eq!(doc["summary"]["backend"], "replay");

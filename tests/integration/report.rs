@@ -129,11 +129,7 @@ fn agent_out_writes_charts_reports_and_exports() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    crate::common::assert_ok(&status);
     let names = check_report(&out);
     assert_eq!(names.len(), 4);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -156,11 +152,7 @@ fn the_reference_data_gets_the_whole_report() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::common::assert_ok(&run);
     let names = check_report(&out);
     let set: BTreeSet<_> = names.iter().map(String::as_str).collect();
     assert_eq!(
@@ -222,7 +214,7 @@ fn run_out(dir: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    crate::common::assert_ok(&r);
     out
 }
 
@@ -322,11 +314,7 @@ fn a_mapped_email_column_reaches_the_exports() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::common::assert_ok(&run);
     let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
     assert_eq!(r.headers().unwrap().iter().last(), Some("email"));
     let mut n = 0;
