@@ -45,7 +45,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// Campaign copy at volume: segments × channels × locales × tones × variants, as JSONL.
     Batch(BatchArgs),
-    /// HTTP API (work in progress): upload transactions, get segments and campaigns.
+    /// HTTP service and browser dashboard: upload transactions, get segments and campaigns.
     Serve(ServeArgs),
 }
 

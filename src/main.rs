@@ -230,20 +230,11 @@ fn run(cli: Cli) -> Result<()> {
                     args.bind
                 );
             }
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-            let store =
-                rfm_agent::server::store::Store::open(&args.data_dir).with_context(|| {
-                    format!("{}: cannot open the run database", args.data_dir.display())
-                })?;
-            let state = std::sync::Arc::new(rfm_agent::server::AppState {
-                data_dir: args.data_dir.clone(),
-                store,
+            let state = std::sync::Arc::new(rfm_agent::server::AppState::new(
+                &args.data_dir,
                 settings,
-                token: args.token.clone(),
-                max_upload_bytes: 200 << 20,
-                max_active_runs: 2,
-            });
+                args.token.clone(),
+            )?);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -251,7 +242,10 @@ fn run(cli: Cli) -> Result<()> {
                 let listener = tokio::net::TcpListener::bind(args.bind)
                     .await
                     .with_context(|| format!("cannot listen on {}", args.bind))?;
-                eprintln!("rfm-agent service on http://{}", listener.local_addr()?);
+                eprintln!(
+                    "rfm-agent service on http://{}  (dashboard: open it in a browser; Ctrl-C stops)",
+                    listener.local_addr()?
+                );
                 axum::serve(listener, rfm_agent::server::app(state)).await?;
                 Ok::<(), anyhow::Error>(())
             })

@@ -8,6 +8,37 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static HIDDEN: AtomicBool = AtomicBool::new(false);
 
+type Observer = Box<dyn Fn(usize, usize, &str)>;
+
+thread_local! {
+    /// Who else hears of each step on this thread (the service's run status).
+    static OBSERVER: std::cell::RefCell<Option<Observer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Calls `f(step, total, what)` for every step started on this thread until the guard drops.
+pub fn observe(f: impl Fn(usize, usize, &str) + 'static) -> ObserverGuard {
+    OBSERVER.with(|o| *o.borrow_mut() = Some(Box::new(f)));
+    ObserverGuard(())
+}
+
+/// Tells this thread's observer of a stage outside a numbered sequence (step 0 of 0).
+pub fn announce(what: &str) {
+    OBSERVER.with(|o| {
+        if let Some(f) = o.borrow().as_ref() {
+            f(0, 0, what)
+        }
+    });
+}
+
+/// Ends [`observe`] when dropped.
+pub struct ObserverGuard(());
+
+impl Drop for ObserverGuard {
+    fn drop(&mut self) {
+        OBSERVER.with(|o| *o.borrow_mut() = None);
+    }
+}
+
 /// Hides every progress display (for `--quiet`).
 pub fn hide_all() {
     HIDDEN.store(true, Ordering::Relaxed);
@@ -43,6 +74,11 @@ impl Steps {
         let n = self.done.get() + 1;
         self.done.set(n);
         self.bar.set_message(format!("{n}/{} {what}", self.total));
+        OBSERVER.with(|o| {
+            if let Some(f) = o.borrow().as_ref() {
+                f(n, self.total, what)
+            }
+        });
     }
 
     pub fn finish(&self) {

@@ -24,6 +24,29 @@ pub struct Settings {
     pub output: OutputSettings,
     pub agent: AgentSettings,
     pub llm: LlmSettings,
+    pub server: ServerSettings,
+}
+
+/// Limits of `rfm-agent serve`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Largest upload accepted, in megabytes (413 beyond it).
+    pub max_upload_mb: u64,
+    /// Runs that compute at the same time; later ones wait in a queue.
+    pub max_running: usize,
+    /// Runs that may wait in the queue; beyond it a new run gets 429.
+    pub max_queued: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            max_upload_mb: 200,
+            max_running: 2,
+            max_queued: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

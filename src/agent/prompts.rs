@@ -76,6 +76,15 @@ pub struct Prompts {
     frequency_unit: &'static str,
 }
 
+/// The built-in text of `segments.toml` or `llm.toml`.
+pub fn built_in_text(name: &str) -> &'static str {
+    if name == "llm.toml" {
+        BUILT_IN_LLM
+    } else {
+        BUILT_IN
+    }
+}
+
 impl Prompts {
     /// The copies built into the binary.
     pub fn built_in() -> Prompts {

@@ -87,6 +87,20 @@ fn key_from(var: &str, configured: &str) -> Option<String> {
         .or_else(|| (!configured.trim().is_empty()).then(|| configured.to_string()))
 }
 
+/// Whether `backend` has what it needs (a key, or a base URL for a local server), without
+/// saying what the key is.
+pub fn backend_ready(s: &LlmSettings, backend: Backend) -> bool {
+    let gemini = key_from("GEMINI_API_KEY", &s.gemini_api_key.0).is_some();
+    let openai =
+        key_from("OPENAI_API_KEY", &s.openai_api_key.0).is_some() || !s.base_url.is_empty();
+    match backend {
+        Backend::Off | Backend::Auto => true,
+        Backend::Gemini => gemini,
+        Backend::Openai => openai,
+        Backend::Replay => false,
+    }
+}
+
 impl Client {
     pub fn new(provider: Box<dyn Provider>, options: ClientOptions) -> Client {
         let slots = tokio::sync::Semaphore::new(options.concurrency.max(1));

@@ -31,5 +31,31 @@ pub fn write_dir(run: &SegmentRun, dir: &Path, files: &[(String, Vec<u8>)]) -> R
     let doc = serde_json::to_vec_pretty(&ClustersDocument::new(run))?;
     let mut all: Vec<(&str, &[u8])> = vec![("clusters.json", &doc)];
     all.extend(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    write_files(dir, &all).with_context(|| format!("cannot write results to {}", dir.display()))
+    write_files(dir, &all).with_context(|| format!("cannot write results to {}", dir.display()))?;
+    prune_segment_files(dir, files)
+}
+
+/// `segments/` holds exactly this run's files: segment CSVs an earlier run into the same
+/// folder left behind (other names or more clusters) are removed, so an email tool that
+/// imports the folder never gets a stale list.
+fn prune_segment_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let written: std::collections::HashSet<&str> = files
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("segments/"))
+        .collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    let folder = dir.join("segments");
+    for entry in
+        std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".csv") && !written.contains(name.as_str()) && entry.path().is_file() {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove the stale {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

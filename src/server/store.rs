@@ -18,8 +18,19 @@ pub struct RunRecord {
     pub input_name: String,
     pub options: serde_json::Value,
     pub progress: String,
+    /// 0..=100
+    pub percent: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What [`Store::requeue`] did.
+#[derive(Debug, PartialEq)]
+pub enum Requeue {
+    Queued,
+    Missing,
+    Active,
+    Full,
 }
 
 pub struct Store {
@@ -39,7 +50,8 @@ impl Store {
              CREATE TABLE IF NOT EXISTS runs (
                  id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
                  updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
-                 progress TEXT NOT NULL DEFAULT '', error TEXT
+                 progress TEXT NOT NULL DEFAULT '', error TEXT,
+                 percent INTEGER NOT NULL DEFAULT 0
              );",
         )?;
         db.execute(
@@ -50,16 +62,65 @@ impl Store {
         Ok(Store { db: Mutex::new(db) })
     }
 
+    /// Adds a queued run unless `limit` runs are queued or running already; false then.
     pub fn insert(
         &self,
         id: &str,
         input_name: &str,
         options: &serde_json::Value,
-    ) -> rusqlite::Result<()> {
+        limit: usize,
+    ) -> rusqlite::Result<bool> {
         let t = now();
-        self.db.lock().unwrap().execute(
-            "INSERT INTO runs (id, status, created, updated, input_name, options) VALUES (?1, 'queued', ?2, ?2, ?3, ?4)",
+        let db = self.db.lock().unwrap();
+        if Self::count_active(&db)? >= limit {
+            return Ok(false);
+        }
+        db.execute(
+            "INSERT INTO runs (id, status, created, updated, input_name, options, progress) VALUES (?1, 'queued', ?2, ?2, ?3, ?4, 'waiting for a free slot')",
             params![id, t, input_name, options.to_string()],
+        )?;
+        Ok(true)
+    }
+
+    /// Queues a finished run again (campaigns rerun) unless it is active or `limit` runs are.
+    pub fn requeue(
+        &self,
+        id: &str,
+        options: &serde_json::Value,
+        limit: usize,
+    ) -> rusqlite::Result<Requeue> {
+        let db = self.db.lock().unwrap();
+        let status: Option<String> = db
+            .query_row("SELECT status FROM runs WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match status.as_deref() {
+            None => return Ok(Requeue::Missing),
+            Some("queued" | "running") => return Ok(Requeue::Active),
+            _ => {}
+        }
+        if Self::count_active(&db)? >= limit {
+            return Ok(Requeue::Full);
+        }
+        db.execute(
+            "UPDATE runs SET status = 'queued', progress = 'waiting for a free slot', percent = 0, error = NULL, options = ?2, updated = ?3 WHERE id = ?1",
+            params![id, options.to_string(), now()],
+        )?;
+        Ok(Requeue::Queued)
+    }
+
+    /// Progress of an active run.
+    pub fn progress(
+        &self,
+        id: &str,
+        status: &str,
+        progress: &str,
+        percent: u8,
+    ) -> rusqlite::Result<()> {
+        self.db.lock().unwrap().execute(
+            "UPDATE runs SET status = ?2, progress = ?3, percent = ?4, updated = ?5 WHERE id = ?1",
+            params![id, status, progress, percent, now()],
         )?;
         Ok(())
     }
@@ -72,7 +133,7 @@ impl Store {
         error: Option<&str>,
     ) -> rusqlite::Result<()> {
         self.db.lock().unwrap().execute(
-            "UPDATE runs SET status = ?2, progress = ?3, error = ?4, updated = ?5 WHERE id = ?1",
+            "UPDATE runs SET status = ?2, progress = ?3, error = ?4, updated = ?5, percent = CASE WHEN ?2 = 'done' THEN 100 ELSE percent END WHERE id = ?1",
             params![id, status, progress, error, now()],
         )?;
         Ok(())
@@ -89,6 +150,7 @@ impl Store {
             options: serde_json::from_str(&options).unwrap_or_default(),
             progress: r.get(6)?,
             error: r.get(7)?,
+            percent: r.get(8)?,
         })
     }
 
@@ -97,7 +159,7 @@ impl Store {
             .lock()
             .unwrap()
             .query_row(
-                "SELECT id, status, created, updated, input_name, options, progress, error FROM runs WHERE id = ?1",
+                "SELECT id, status, created, updated, input_name, options, progress, error, percent FROM runs WHERE id = ?1",
                 params![id],
                 Self::row,
             )
@@ -107,7 +169,7 @@ impl Store {
     pub fn list(&self) -> rusqlite::Result<Vec<RunRecord>> {
         let db = self.db.lock().unwrap();
         let mut stmt = db.prepare(
-            "SELECT id, status, created, updated, input_name, options, progress, error FROM runs ORDER BY created DESC, id",
+            "SELECT id, status, created, updated, input_name, options, progress, error, percent FROM runs ORDER BY created DESC, id",
         )?;
         let rows = stmt.query_map([], Self::row)?;
         rows.collect()
@@ -122,8 +184,13 @@ impl Store {
             > 0)
     }
 
+    /// Runs queued or running.
     pub fn active(&self) -> rusqlite::Result<usize> {
-        self.db.lock().unwrap().query_row(
+        Self::count_active(&self.db.lock().unwrap())
+    }
+
+    fn count_active(db: &Connection) -> rusqlite::Result<usize> {
+        db.query_row(
             "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')",
             [],
             |r| r.get::<_, i64>(0).map(|n| n as usize),
@@ -139,9 +206,15 @@ mod tests {
     fn runs_survive_a_reopen_and_interrupted_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.insert("a1", "sample.csv", &serde_json::json!({"k": 4}))
-            .unwrap();
-        s.insert("b2", "x.csv", &serde_json::json!({})).unwrap();
+        assert!(
+            s.insert("a1", "sample.csv", &serde_json::json!({"k": 4}), 2)
+                .unwrap()
+        );
+        assert!(s.insert("b2", "x.csv", &serde_json::json!({}), 2).unwrap());
+        assert!(
+            !s.insert("c3", "y.csv", &serde_json::json!({}), 2).unwrap(),
+            "limit of 2 active runs"
+        );
         s.set_status("b2", "done", "", None).unwrap();
         drop(s);
         let s = Store::open(dir.path()).unwrap();
@@ -150,6 +223,18 @@ mod tests {
         assert!(a.error.unwrap().contains("restart"));
         assert_eq!(s.get("b2").unwrap().unwrap().status, "done");
         assert_eq!(s.list().unwrap().len(), 2);
+        assert_eq!(
+            s.requeue("b2", &serde_json::json!({}), 2).unwrap(),
+            Requeue::Queued
+        );
+        assert_eq!(
+            s.requeue("b2", &serde_json::json!({}), 2).unwrap(),
+            Requeue::Active
+        );
+        assert_eq!(
+            s.requeue("zz", &serde_json::json!({}), 2).unwrap(),
+            Requeue::Missing
+        );
         assert!(s.delete("a1").unwrap());
         assert!(s.get("a1").unwrap().is_none());
     }

@@ -137,3 +137,109 @@ pub fn ledger_rule(doc: &Value, rule: &str) -> Option<u64> {
         .find(|r| r["rule"] == rule)
         .map(|r| r["rows"].as_u64().unwrap())
 }
+
+/// `rfm-agent serve` running as its own process on a free loopback port; killed on drop.
+pub struct Service {
+    pub child: std::process::Child,
+    /// e.g. `http://127.0.0.1:41234`
+    pub base: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Service {
+    /// Starts the real binary with `serve --bind 127.0.0.1:0 --data-dir DIR` plus `args` and
+    /// `env`, and waits for the address it prints.
+    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Service {
+        use std::io::BufRead;
+        let mut cmd = std_bin();
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("RFM_AGENT_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start rfm-agent serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line
+                    .strip_prefix("rfm-agent service on ")
+                    .and_then(|r| r.split_whitespace().next())
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let base = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve printed no address: {}", log.lock().unwrap()));
+        Service {
+            child,
+            base,
+            stderr: log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Peak resident memory of the service so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Stops the process at once (SIGKILL), as a crash or power loss would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A multipart/form-data body: `(field, file name, bytes)`; returns (content type, body).
+pub fn multipart_body(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "XyZrfmagentBoundary7e1";
+    let mut body = Vec::new();
+    for (name, file, data) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(f) = file {
+            body.extend(
+                format!("; filename=\"{f}\"\r\nContent-Type: application/octet-stream").as_bytes(),
+            );
+        }
+        body.extend(b"\r\n\r\n");
+        body.extend(*data);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}

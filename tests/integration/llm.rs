@@ -10,16 +10,16 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::{bin, sample_csv};
 
-const KEY: &str = "sk-test-7f3a9c-NEVER-PRINT-ME";
+pub(crate) const KEY: &str = "sk-test-7f3a9c-NEVER-PRINT-ME";
 
 #[derive(Clone, Copy, PartialEq)]
-enum Api {
+pub(crate) enum Api {
     OpenAi,
     Gemini,
 }
 
 impl Api {
-    fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Api::OpenAi => "/v1/chat/completions",
             Api::Gemini => "/v1beta/models/gemini-2.5-flash:generateContent",
@@ -27,7 +27,7 @@ impl Api {
     }
 
     /// A successful answer carrying `content` as the model's text.
-    fn ok(self, content: &str) -> ResponseTemplate {
+    pub(crate) fn ok(self, content: &str) -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(match self {
             Api::OpenAi => json!({
                 "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
@@ -46,7 +46,7 @@ impl Api {
 }
 
 /// The user text of a request (the brief), for either wire format.
-fn brief(req: &Request) -> (String, usize) {
+pub(crate) fn brief(req: &Request) -> (String, usize) {
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     let turns: Vec<String> = match body.get("messages") {
         Some(m) => m.as_array().unwrap()[1..]
@@ -64,7 +64,7 @@ fn brief(req: &Request) -> (String, usize) {
 }
 
 /// A grounded campaign for the cluster the brief describes: named after the rule segment.
-fn good_answer(brief: &str, offer: Option<&str>) -> String {
+pub(crate) fn good_answer(brief: &str, offer: Option<&str>) -> String {
     let rule = brief
         .split("fits best is \"")
         .nth(1)

@@ -3,6 +3,7 @@
 mod agent;
 mod bad_input;
 mod batch;
+mod browser;
 mod common;
 mod formats;
 mod llm;
@@ -11,3 +12,4 @@ mod options;
 mod reference;
 mod report;
 mod server;
+mod service;

@@ -134,6 +134,19 @@ fn agent_out_writes_charts_reports_and_exports() {
     assert_eq!(names.len(), 4);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("£"), "currency from the settings");
+    // A later run into the same folder leaves no stale segment list behind; files that are
+    // not segment lists stay.
+    std::fs::write(out.join("segments/notes.txt"), "mine").unwrap();
+    let status = bin()
+        .args(["agent", "--k", "5", "--input"])
+        .arg(sample_csv())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    crate::common::assert_ok(&status);
+    std::fs::remove_file(out.join("segments/notes.txt")).expect("notes.txt kept");
+    assert_eq!(check_report(&out).len(), 5);
 }
 
 #[test]

@@ -1,0 +1,90 @@
+//! The dashboard's page and assets, embedded in the binary (no internet needed), the
+//! OpenAPI document, and the service's public configuration (never a key).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{ApiError, Shared, options};
+use crate::llm::client::backend_ready;
+use crate::settings::Backend;
+
+const INDEX: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const OPENAPI: &str = include_str!("assets/openapi.json");
+
+/// Scripts and styles only from this service; images also as data: URLs; no frames.
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; script-src 'self'; \
+    style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+fn with_type(kind: &'static str, body: &'static str) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, kind)], body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+pub async fn index() -> Response {
+    let mut r = with_type("text/html; charset=utf-8", INDEX);
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    r
+}
+
+pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+    match name.as_str() {
+        "app.js" => Ok(with_type("text/javascript; charset=utf-8", APP_JS)),
+        "app.css" => Ok(with_type("text/css; charset=utf-8", APP_CSS)),
+        _ => Err(ApiError::NotFound(format!(
+            "no asset `{}`",
+            name.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+pub async fn openapi() -> Response {
+    with_type("application/json", OPENAPI)
+}
+
+/// `GET /v1/config`: defaults, limits and which LLM backends are set up (yes or no only).
+pub async fn config(State(s): State<Shared>) -> Json<Value> {
+    let st = &s.settings;
+    let backends: Vec<Value> = [
+        ("rules", Backend::Off, "Rule-based agent (offline)"),
+        ("gemini", Backend::Gemini, "Google Gemini"),
+        ("openai", Backend::Openai, "OpenAI-compatible endpoint"),
+    ]
+    .into_iter()
+    .map(|(name, b, label)| json!({"name": name, "label": label, "ready": backend_ready(&st.llm, b)}))
+    .collect();
+    let default_llm = match st.llm.backend {
+        Backend::Off | Backend::Replay => "rules",
+        Backend::Auto => "auto",
+        Backend::Gemini => "gemini",
+        Backend::Openai => "openai",
+    };
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "defaults": {
+            "k": st.cluster.k,
+            "k_range": [st.cluster.k_min, st.cluster.k_max],
+            "frequency": st.rfm.frequency,
+            "llm": default_llm,
+            "currency": st.output.currency,
+        },
+        "columns": st.input.columns,
+        "llm_backends": backends,
+        "options": options::NAMES,
+        "limits": {
+            "max_upload_mb": st.server.max_upload_mb,
+            "max_running": st.server.max_running.max(1),
+            "max_queued": st.server.max_queued,
+        },
+        "token_required": s.token.is_some(),
+    }))
+}

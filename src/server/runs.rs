@@ -1,0 +1,461 @@
+//! The runs API: upload and start, status with results, list, files, campaigns rerun,
+//! delete, and the migration between two runs.
+
+use std::path::Path as FsPath;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::store::Requeue;
+use super::worker::{self, Job, run_dir};
+use super::{ApiError, Shared, options};
+
+/// Run ids are 16 lowercase hex digits: nothing else reaches the file system.
+fn valid_id(id: &str) -> Result<(), ApiError> {
+    let ok = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no run `{}`: run ids are 16 hexadecimal digits",
+            id.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
+fn new_id() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::thread_rng().r#gen::<u64>())
+}
+
+fn busy(s: &Shared) -> ApiError {
+    ApiError::Busy {
+        running: s.settings.server.max_running.max(1),
+        queued: s.settings.server.max_queued,
+    }
+}
+
+pub async fn readyz(State(s): State<Shared>) -> Result<&'static str, ApiError> {
+    s.store.active()?;
+    Ok("ready")
+}
+
+pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"runs": s.store.list()?})))
+}
+
+/// Upload extensions accepted, and the name the upload is stored under.
+fn stored_name(client_name: &str) -> Result<String, ApiError> {
+    let lower = client_name.to_ascii_lowercase();
+    let ext = [
+        ".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt", ".xlsx", ".parquet",
+    ]
+    .into_iter()
+    .find(|e| lower.ends_with(e))
+    .ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`{client_name}` is not a file this service reads: upload a .csv (or .csv.gz), \
+             .xlsx or .parquet file"
+        ))
+    })?;
+    Ok(format!("input{ext}"))
+}
+
+pub async fn create(
+    State(s): State<Shared>,
+    mut form: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit_mb = s.settings.server.max_upload_mb;
+    let form_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(limit_mb)
+        } else {
+            ApiError::BadRequest(format!(
+                "the upload form could not be read: {}",
+                e.body_text()
+            ))
+        }
+    };
+    // The file streams to a temporary file beside the runs, never whole into memory.
+    let mut file: Option<(String, tempfile::TempPath, u64)> = None;
+    let mut opts = Map::new();
+    while let Some(mut field) = form.next_field().await.map_err(form_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            let client_name = field.file_name().unwrap_or("").to_string();
+            let tmp = tempfile::Builder::new()
+                .prefix(".upload-")
+                .tempfile_in(s.data_dir.join("runs"))?
+                .into_temp_path();
+            let mut out = tokio::fs::File::create(&tmp).await?;
+            let mut size = 0u64;
+            while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                size += chunk.len() as u64;
+                out.write_all(&chunk).await?;
+            }
+            out.flush().await?;
+            if client_name.is_empty() && size == 0 {
+                continue; // an empty file input
+            }
+            file = Some((client_name, tmp, size));
+        } else {
+            let value = field.text().await.map_err(form_error)?;
+            opts.insert(name, Value::String(value));
+        }
+    }
+    let mut settings = s.settings.clone();
+    options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
+    let sample = options::wants_sample(&opts);
+    let stored = match (&file, sample) {
+        (Some(_), true) => {
+            return Err(ApiError::BadRequest(
+                "send either a file or sample=true, not both".into(),
+            ));
+        }
+        (None, false) => {
+            return Err(ApiError::BadRequest(
+                "no file: attach one as the form field `file`, or send sample=true to try the \
+                 built-in sample"
+                    .into(),
+            ));
+        }
+        (Some((name, _, size)), false) => {
+            if *size == 0 {
+                return Err(ApiError::BadRequest(format!("`{name}` is empty")));
+            }
+            Some(stored_name(name)?)
+        }
+        (None, true) => None,
+    };
+    let input_name = match &file {
+        Some((name, _, _)) => name.clone(),
+        None => "built-in sample".to_string(),
+    };
+    let id = new_id();
+    let dir = run_dir(&s.data_dir, &id);
+    if !s.store.insert(
+        &id,
+        &input_name,
+        &Value::Object(opts.clone()),
+        s.max_active(),
+    )? {
+        return Err(busy(&s));
+    }
+    let prepared = (|| -> Result<(), ApiError> {
+        std::fs::create_dir_all(&dir)?;
+        if let (Some((_, tmp, _)), Some(stored)) = (file, &stored) {
+            tmp.persist(dir.join(stored)).map_err(|e| e.error)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = prepared {
+        let _ = s.store.delete(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    configure(&mut settings, &dir, stored.as_deref());
+    worker::start(s.clone(), id.clone(), settings, Job::Full);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/runs/{id}"))],
+        Json(json!({"id": id, "status": "queued", "url": format!("/v1/runs/{id}")})),
+    ))
+}
+
+/// Points the settings at the run's stored upload (none: the built-in sample) and output.
+fn configure(settings: &mut crate::settings::Settings, dir: &FsPath, stored: Option<&str>) {
+    settings.input.path = match stored {
+        Some(name) => dir.join(name).display().to_string(),
+        None => String::new(),
+    };
+    settings.output.dir = dir.join("out").display().to_string();
+}
+
+/// The stored upload of a run, if it had one.
+fn stored_upload(dir: &FsPath) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("input.").then_some(name)
+        })
+}
+
+fn read_json(path: &FsPath) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Every output file of a run with its URL: top level and `segments/`.
+fn output_files(id: &str, out: &FsPath) -> Vec<Value> {
+    let mut files = Vec::new();
+    for sub in ["", "segments"] {
+        let Ok(entries) = std::fs::read_dir(out.join(sub)) else {
+            continue;
+        };
+        let mut names: Vec<(String, u64)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .map(|e| {
+                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                (e.file_name().to_string_lossy().into_owned(), size)
+            })
+            .filter(|(n, _)| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        for (name, size) in names {
+            let rel = if sub.is_empty() {
+                name
+            } else {
+                format!("{sub}/{name}")
+            };
+            files.push(
+                json!({"name": rel, "bytes": size, "url": format!("/v1/runs/{id}/files/{rel}")}),
+            );
+        }
+    }
+    files
+}
+
+pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    valid_id(&id)?;
+    let run = s
+        .store
+        .get(&id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let out = run_dir(&s.data_dir, &id).join("out");
+    let clusters = read_json(&out.join("clusters.json"));
+    let campaigns = read_json(&out.join("campaigns.json"));
+    let charts: Vec<Value> = ["customer_segments", "cluster_boxplots", "segment_value", "elbow"]
+        .iter()
+        .filter(|c| out.join(format!("{c}.png")).exists())
+        .map(|c| {
+            json!({"name": c, "png": format!("/v1/runs/{id}/files/{c}.png"), "svg": format!("/v1/runs/{id}/files/{c}.svg")})
+        })
+        .collect();
+    Ok(Json(json!({
+        "run": run,
+        "ledger": clusters.as_ref().and_then(|c| c.get("ledger")).cloned(),
+        "clusters": clusters,
+        "campaigns": campaigns,
+        "charts": charts,
+        "files": output_files(&id, &out),
+    })))
+}
+
+pub async fn delete(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    valid_id(&id)?;
+    match s.store.get(&id)? {
+        None => return Err(ApiError::NotFound(format!("no run `{id}`"))),
+        Some(r) if r.status == "queued" || r.status == "running" => {
+            return Err(ApiError::Conflict(format!(
+                "run `{id}` is still {}; delete it once it has finished",
+                r.status
+            )));
+        }
+        Some(_) => {}
+    }
+    s.store.delete(&id)?;
+    let dir = run_dir(&s.data_dir, &id);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One plain name, or `segments/` and one plain name: no separators, dots or traversal.
+fn valid_file(path: &str) -> bool {
+    let plain = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match path.split_once('/') {
+        None => plain(path),
+        Some(("segments", rest)) => plain(rest),
+        Some(_) => false,
+    }
+}
+
+pub async fn file(
+    State(s): State<Shared>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    valid_id(&id)?;
+    let missing = || ApiError::NotFound(format!("run `{id}` has no file `{path}`"));
+    if !valid_file(&path) {
+        return Err(missing());
+    }
+    let full = run_dir(&s.data_dir, &id).join("out").join(&path);
+    let bytes = tokio::fs::read(&full).await.map_err(|_| missing())?;
+    let ext = path.rsplit('.').next().unwrap_or("");
+    let kind = match ext {
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "html" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    let mut resp = ([(header::CONTENT_TYPE, kind)], bytes).into_response();
+    let h = resp.headers_mut();
+    // The report is self-contained: no scripts, nothing fetched.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'",
+        ),
+    );
+    if matches!(ext, "csv" | "json" | "md") {
+        let download = path.replace('/', "-");
+        if let Ok(v) =
+            header::HeaderValue::from_str(&format!("attachment; filename=\"{download}\""))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `POST /v1/runs/{id}/campaigns`: `{"llm": …, "segments_toml": …, "llm_toml": …}`.
+pub async fn campaigns(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Map<String, Value>>>,
+) -> Result<impl IntoResponse, ApiError> {
+    valid_id(&id)?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let run = s
+        .store
+        .get(&id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let mut opts = run.options.as_object().cloned().unwrap_or_default();
+    let mut prompts: Vec<(&str, String)> = Vec::new();
+    for (name, value) in &body {
+        match name.as_str() {
+            "llm" => {
+                opts.insert("llm".into(), value.clone());
+            }
+            "segments_toml" | "llm_toml" => {
+                let text = value.as_str().ok_or_else(|| {
+                    ApiError::BadRequest(format!("`{name}` must be the file's text"))
+                })?;
+                let file = if name == "segments_toml" {
+                    "segments.toml"
+                } else {
+                    "llm.toml"
+                };
+                prompts.push((file, text.to_string()));
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown field `{other}`; send `llm`, `segments_toml` and/or `llm_toml`"
+                )));
+            }
+        }
+    }
+    let mut settings = s.settings.clone();
+    options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
+    let dir = run_dir(&s.data_dir, &id);
+    if !prompts.is_empty() {
+        check_prompts(&dir, &prompts)?;
+    }
+    match s.store.requeue(&id, &Value::Object(opts), s.max_active())? {
+        Requeue::Queued => {}
+        Requeue::Missing => return Err(ApiError::NotFound(format!("no run `{id}`"))),
+        Requeue::Active => {
+            return Err(ApiError::Conflict(format!(
+                "run `{id}` is still in progress; rerun its campaigns once it has finished"
+            )));
+        }
+        Requeue::Full => return Err(busy(&s)),
+    }
+    if !prompts.is_empty() {
+        let new = dir.join("prompts.new");
+        let _ = std::fs::remove_dir_all(dir.join("prompts"));
+        std::fs::rename(&new, dir.join("prompts"))?;
+    }
+    configure(&mut settings, &dir, stored_upload(&dir).as_deref());
+    worker::start(s.clone(), id.clone(), settings, Job::Campaigns);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "queued", "url": format!("/v1/runs/{id}")})),
+    ))
+}
+
+/// Writes the given prompt files to `prompts.new/` (the others from the run's current
+/// prompts or the built-in ones) and parses them; errors name the file.
+fn check_prompts(dir: &FsPath, files: &[(&str, String)]) -> Result<(), ApiError> {
+    let new = dir.join("prompts.new");
+    let _ = std::fs::remove_dir_all(&new);
+    std::fs::create_dir_all(&new)?;
+    for name in ["segments.toml", "llm.toml"] {
+        let text = match files.iter().find(|(n, _)| *n == name) {
+            Some((_, t)) => t.clone(),
+            None => match std::fs::read_to_string(dir.join("prompts").join(name)) {
+                Ok(t) => t,
+                Err(_) => crate::agent::prompts::built_in_text(name).to_string(),
+            },
+        };
+        std::fs::write(new.join(name), text)?;
+    }
+    crate::agent::Prompts::from_dir(&new)
+        .map(|_| ())
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&new);
+            ApiError::BadRequest(e.to_string().replace(&format!("{}/", new.display()), ""))
+        })
+}
+
+#[derive(serde::Deserialize)]
+pub struct ComparePair {
+    before: String,
+    after: String,
+}
+
+/// `GET /v1/compare?before=ID&after=ID`: the migration matrix between two finished runs.
+pub async fn compare(
+    State(s): State<Shared>,
+    Query(q): Query<ComparePair>,
+) -> Result<Json<Value>, ApiError> {
+    let mut folders = Vec::new();
+    for id in [&q.before, &q.after] {
+        valid_id(id)?;
+        let run = s
+            .store
+            .get(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+        if run.status != "done" {
+            return Err(ApiError::Conflict(format!(
+                "run `{id}` is {}; compare needs two finished runs",
+                run.status
+            )));
+        }
+        let out = run_dir(&s.data_dir, id).join("out");
+        let folder = tokio::task::spawn_blocking(move || crate::compare::RunFolder::read(&out))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        folders.push(folder);
+    }
+    let m = crate::compare::compare(&folders[0], &folders[1]);
+    let mut v = serde_json::to_value(&m).map_err(ApiError::internal)?;
+    v["before"] = Value::String(q.before.clone());
+    v["after"] = Value::String(q.after.clone());
+    if folders[0].frequency != folders[1].frequency {
+        v["warning"] = Value::String(format!(
+            "the runs count frequency differently ({} and {}); centroids are matched anyway",
+            folders[0].frequency, folders[1].frequency
+        ));
+    }
+    Ok(Json(v))
+}
