@@ -88,7 +88,9 @@ pub fn silhouette(rows: &[ArrayView1<f64>], labels: &[usize], k: usize) -> f64 {
     for &l in labels {
         sizes[l] += 1;
     }
-    let total: f64 = (0..n)
+    // Per-point values in index order, summed in that order: a parallel sum would add in an
+    // order that depends on thread scheduling and differ in the last digits between runs.
+    let per_point: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
             let mut sums = vec![0.0; k];
@@ -116,8 +118,8 @@ pub fn silhouette(rows: &[ArrayView1<f64>], labels: &[usize], k: usize) -> f64 {
             }
             (b - a) / a.max(b)
         })
-        .sum();
-    total / n as f64
+        .collect();
+    per_point.iter().sum::<f64>() / n as f64
 }
 
 /// The elbow of the WCSS curve (see [`RULE`]).
