@@ -293,6 +293,8 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
         ("RFM_AGENT__LLM__BASE_URL", base.as_str()),
         ("RFM_AGENT__LLM__BACKEND", "off"),
         ("RFM_AGENT__LLM__CACHE", "false"),
+        ("RFM_AGENT__SERVER__MAX_RUNNING", "1"),
+        ("RFM_AGENT__SERVER__MAX_QUEUED", "0"),
     ];
     let api = Api {
         svc: Service::start(dir.path(), &[], &env),
@@ -315,6 +317,21 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
         assert!(start.elapsed() < Duration::from_secs(120), "{v}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Meanwhile the one slot is taken and no queue is allowed: 429; a running run cannot be
+    // deleted: 409.
+    let (status, v) = api.upload(&[("sample", None, b"true")]).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{v}: {}",
+        api.json("/v1/runs").await
+    );
+    let r = api
+        .req(reqwest::Method::DELETE, &format!("/v1/runs/{stuck}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     api.svc.kill();
 
     let api = Api {
