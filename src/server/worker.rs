@@ -66,7 +66,13 @@ fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str) -> String {
     ] {
         text = text.replace(&dir.join(stored).display().to_string(), "the uploaded file");
     }
+    // The command line's flags, said as the dashboard and the API say them.
     text.replace(&dir.display().to_string(), "the run folder")
+        .replace(
+            "Map yours with --columns ",
+            "Map yours under \"Column names\" (API option `columns`): ",
+        )
+        .replace("; pass --delimiter", "; save it as a comma-separated CSV")
 }
 
 fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {

@@ -312,6 +312,10 @@ async fn bad_requests_say_what_to_do_and_failed_runs_say_why() {
         "{error}"
     );
     assert!(!error.contains(dir.path().to_str().unwrap()), "{error}");
+    assert!(
+        error.contains("Column names") && !error.contains("--columns"),
+        "{error}"
+    );
     // Unknown routes get a JSON 404 that points at the API description.
     let r = call(&s, get("/v2/nothing")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
