@@ -230,25 +230,9 @@ fn run(cli: Cli) -> Result<()> {
                     args.bind
                 );
             }
-            let state = std::sync::Arc::new(rfm_agent::server::AppState::new(
-                &args.data_dir,
-                settings,
-                args.token.clone(),
-            )?);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(args.bind)
-                    .await
-                    .with_context(|| format!("cannot listen on {}", args.bind))?;
-                eprintln!(
-                    "rfm-agent service on http://{}  (dashboard: open it in a browser; Ctrl-C stops)",
-                    listener.local_addr()?
-                );
-                axum::serve(listener, rfm_agent::server::app(state)).await?;
-                Ok::<(), anyhow::Error>(())
-            })
+            let state =
+                rfm_agent::server::AppState::new(&args.data_dir, settings, args.token.clone())?;
+            rfm_agent::server::serve(state, args.bind)
         }
         Command::Convert(args) => {
             args.input

@@ -5,6 +5,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod listen;
 pub mod options;
 mod runs;
 pub mod store;
@@ -20,6 +21,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use listen::serve;
 use store::Store;
 
 use crate::settings::Settings;
@@ -73,6 +75,22 @@ impl AppState {
 
 type Shared = Arc<AppState>;
 
+/// One line per request at `-v`: method, path (never the query), status and time.
+async fn log_request(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        "{method} {path} {} {:.1} ms",
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    resp
+}
+
 /// The application.
 pub fn app(state: Shared) -> Router {
     // Room for the multipart framing around a file of exactly the limit.
@@ -102,6 +120,7 @@ pub fn app(state: Shared) -> Router {
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(auth::refuse_secrets_in_url))
+        .layer(middleware::from_fn(log_request))
         .layer(middleware::map_response(
             |mut r: axum::response::Response| async move {
                 r.headers_mut().insert(

@@ -54,12 +54,9 @@ impl Store {
                  percent INTEGER NOT NULL DEFAULT 0
              );",
         )?;
-        db.execute(
-            "UPDATE runs SET status = 'failed', error = 'interrupted by a restart of the service', updated = ?1
-             WHERE status IN ('queued', 'running')",
-            params![now()],
-        )?;
-        Ok(Store { db: Mutex::new(db) })
+        let store = Store { db: Mutex::new(db) };
+        store.fail_active("interrupted by a restart of the service")?;
+        Ok(store)
     }
 
     /// Adds a queued run unless `limit` runs are queued or running already; false then.
@@ -182,6 +179,14 @@ impl Store {
             .unwrap()
             .execute("DELETE FROM runs WHERE id = ?1", params![id])?
             > 0)
+    }
+
+    /// Marks every queued or running run failed with `reason`; returns how many.
+    pub fn fail_active(&self, reason: &str) -> rusqlite::Result<usize> {
+        self.db.lock().unwrap().execute(
+            "UPDATE runs SET status = 'failed', error = ?1, updated = ?2 WHERE status IN ('queued', 'running')",
+            params![reason, now()],
+        )
     }
 
     /// Runs queued or running.

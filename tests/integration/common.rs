@@ -209,6 +209,26 @@ impl Service {
             .unwrap_or(0)
     }
 
+    /// Sends SIGTERM and waits (up to 30 s) for the process to end; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Stops the process at once (SIGKILL), as a crash or power loss would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -374,6 +374,46 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_cleanly_and_says_which_runs_were_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = stalled_llm().await;
+    let base = format!("{}/v1", llm.uri());
+    let env = [
+        ("RFM_AGENT__LLM__BASE_URL", base.as_str()),
+        ("RFM_AGENT__LLM__BACKEND", "off"),
+        ("RFM_AGENT__LLM__CACHE", "false"),
+    ];
+    let mut api = Api {
+        svc: Service::start(dir.path(), &["-v"], &env),
+        http: client(),
+        token: None,
+    };
+    let stuck = api
+        .start(&[("sample", None, b"true"), ("llm", None, b"openai")])
+        .await;
+    let start = Instant::now();
+    while api.json(&format!("/v1/runs/{stuck}")).await["run"]["progress"] != "writing campaigns" {
+        assert!(start.elapsed() < Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = api.svc.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = api.svc.stderr.lock().unwrap().clone();
+    assert!(log.contains("1 unfinished run(s) marked failed"), "{log}");
+    // -v logs each request: method, path and status.
+    assert!(log.contains(&format!("GET /v1/runs/{stuck} 200")), "{log}");
+    drop(api);
+    let api = Api {
+        svc: Service::start(dir.path(), &[], &env),
+        http: client(),
+        token: None,
+    };
+    let v = api.json(&format!("/v1/runs/{stuck}")).await;
+    assert_eq!(v["run"]["status"], "failed");
+    assert_eq!(v["run"]["error"], "stopped when the service was shut down");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn load_of_reads_and_uploads_completes_without_errors() {
     const READS: usize = 2_000;
     const CONCURRENCY: usize = 50;
