@@ -70,6 +70,19 @@ impl Api {
         v["id"].as_str().unwrap().to_string()
     }
 
+    /// Waits until run `id` is waiting on the LLM.
+    async fn wait_for_llm(&self, id: &str) {
+        let start = Instant::now();
+        loop {
+            let v = self.json(&format!("/v1/runs/{id}")).await;
+            if v["run"]["progress"] == "writing campaigns" {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "{v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn wait(&self, id: &str, until: &[&str]) -> Value {
         let start = Instant::now();
         loop {
@@ -284,18 +297,26 @@ async fn stalled_llm() -> MockServer {
     server
 }
 
+/// Settings for a service whose LLM is `stalled_llm` at `base`: runs use the rules unless
+/// they ask for `llm=openai`, which then waits.
+fn stalled_env(base: &str) -> [(&'static str, &str); 3] {
+    [
+        ("RFM_AGENT__LLM__BASE_URL", base),
+        ("RFM_AGENT__LLM__BACKEND", "off"),
+        ("RFM_AGENT__LLM__CACHE", "false"),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
     let dir = tempfile::tempdir().unwrap();
     let llm = stalled_llm().await;
     let base = format!("{}/v1", llm.uri());
-    let env = [
-        ("RFM_AGENT__LLM__BASE_URL", base.as_str()),
-        ("RFM_AGENT__LLM__BACKEND", "off"),
-        ("RFM_AGENT__LLM__CACHE", "false"),
+    let mut env = stalled_env(&base).to_vec();
+    env.extend([
         ("RFM_AGENT__SERVER__MAX_RUNNING", "1"),
         ("RFM_AGENT__SERVER__MAX_QUEUED", "0"),
-    ];
+    ]);
     let api = Api {
         svc: Service::start(dir.path(), &[], &env),
         http: client(),
@@ -308,15 +329,7 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
         .start(&[("sample", None, b"true"), ("llm", None, b"openai")])
         .await;
     // Wait until it is waiting on the LLM, then stop the service hard.
-    let start = Instant::now();
-    loop {
-        let v = api.json(&format!("/v1/runs/{stuck}")).await;
-        if v["run"]["progress"] == "writing campaigns" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "{v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    api.wait_for_llm(&stuck).await;
     // Meanwhile the one slot is taken and no queue is allowed: 429; a running run cannot be
     // deleted: 409.
     let (status, v) = api.upload(&[("sample", None, b"true")]).await;
@@ -378,11 +391,7 @@ async fn sigterm_stops_cleanly_and_says_which_runs_were_cut_short() {
     let dir = tempfile::tempdir().unwrap();
     let llm = stalled_llm().await;
     let base = format!("{}/v1", llm.uri());
-    let env = [
-        ("RFM_AGENT__LLM__BASE_URL", base.as_str()),
-        ("RFM_AGENT__LLM__BACKEND", "off"),
-        ("RFM_AGENT__LLM__CACHE", "false"),
-    ];
+    let env = stalled_env(&base);
     let mut api = Api {
         svc: Service::start(dir.path(), &["-v"], &env),
         http: client(),
@@ -391,11 +400,7 @@ async fn sigterm_stops_cleanly_and_says_which_runs_were_cut_short() {
     let stuck = api
         .start(&[("sample", None, b"true"), ("llm", None, b"openai")])
         .await;
-    let start = Instant::now();
-    while api.json(&format!("/v1/runs/{stuck}")).await["run"]["progress"] != "writing campaigns" {
-        assert!(start.elapsed() < Duration::from_secs(120));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    api.wait_for_llm(&stuck).await;
     let status = api.svc.terminate();
     assert!(status.success(), "{status:?}");
     let log = api.svc.stderr.lock().unwrap().clone();
