@@ -47,8 +47,24 @@ impl AppState {
         token: Option<String>,
     ) -> anyhow::Result<AppState> {
         use anyhow::Context;
+        let fresh = !data_dir.exists();
         std::fs::create_dir_all(data_dir.join("runs"))
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        // Uploads hold customer data: a new data folder is readable by its owner only.
+        #[cfg(unix)]
+        if fresh {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", data_dir.display()))?;
+        }
+        // Uploads a stopped process left half-received.
+        if let Ok(entries) = std::fs::read_dir(data_dir.join("runs")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".upload-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let store = Store::open(data_dir)
             .with_context(|| format!("{}: cannot open the run database", data_dir.display()))?;
         let slots = Arc::new(tokio::sync::Semaphore::new(

@@ -16,7 +16,7 @@ const REFERENCE: [(f64, f64, f64, f64); 4] = [
     (1378.0, 185.17, 14.96, 298.37),
 ];
 
-fn data_dir() -> Option<PathBuf> {
+pub(crate) fn data_dir() -> Option<PathBuf> {
     match std::env::var_os("RFM_AGENT_REFERENCE_DATA") {
         Some(d) => Some(PathBuf::from(d)),
         None => {
@@ -26,7 +26,7 @@ fn data_dir() -> Option<PathBuf> {
     }
 }
 
-fn check_ledger(doc: &Value, what: &str) {
+pub(crate) fn check_ledger(doc: &Value, what: &str) {
     let l = &doc["ledger"];
     assert_eq!(l["rows_in"], 541_909, "{what}");
     assert_eq!(l["rows_kept"], 397_924, "{what}");
@@ -38,7 +38,7 @@ fn check_ledger(doc: &Value, what: &str) {
     );
 }
 
-fn check_clusters(doc: &Value, what: &str) {
+pub(crate) fn check_clusters(doc: &Value, what: &str) {
     let mut got: Vec<(f64, f64, f64, f64)> = doc["clusters"]
         .as_array()
         .unwrap()

@@ -323,6 +323,49 @@ async fn bad_requests_say_what_to_do_and_failed_runs_say_why() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn column_mapping_and_options_reach_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let csv = std::fs::read_to_string(crate::common::sample_csv()).unwrap();
+    let (header, rest) = csv.split_once('\n').unwrap();
+    assert!(header.contains("CustomerID") && header.contains("InvoiceDate"));
+    let renamed = format!(
+        "{}\n{rest}",
+        header
+            .replace("CustomerID", "Client")
+            .replace("InvoiceDate", "Ordered At")
+    );
+    let id = start(
+        &s,
+        &[
+            ("file", Some("renamed.csv"), renamed.as_bytes()),
+            ("columns", None, b"customer=Client,date=Ordered At"),
+            ("snapshot", None, b"2011-12-31"),
+            ("k", None, b"3"),
+        ],
+    )
+    .await;
+    let (run, _) = wait_done(&s, &id).await;
+    assert_eq!(run["run"]["status"], "done", "{run}");
+    let params = &run["clusters"]["params"];
+    assert_eq!(params["columns"]["customer"], "Client");
+    assert_eq!(params["columns"]["date"], "Ordered At");
+    assert_eq!(params["k"], 3);
+    assert!(
+        params["snapshot"]
+            .as_str()
+            .unwrap()
+            .starts_with("2011-12-31"),
+        "{params}"
+    );
+    assert_eq!(names(&run).len(), 3);
+    assert_eq!(
+        run["run"]["options"]["columns"],
+        "customer=Client,date=Ordered At"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_token_guards_every_page_and_call_and_never_travels_in_a_url() {
     let dir = tempfile::tempdir().unwrap();
     let s = state_with(dir.path(), Some("s3cret-token"), Settings::default());

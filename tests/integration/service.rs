@@ -103,8 +103,9 @@ impl Api {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_and_status_over_a_socket() {
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
     let svc = Service::start(
-        dir.path(),
+        &data,
         &["--token", TOKEN],
         &[
             ("RFM_AGENT__SERVER__MAX_UPLOAD_MB", "8"),
@@ -116,6 +117,10 @@ async fn every_endpoint_and_status_over_a_socket() {
         http: client(),
         token: Some(TOKEN),
     };
+    // The data folder it created holds customer data: its owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
 
     // Probes need no token; everything else does.
     let bare = client();
@@ -283,6 +288,56 @@ async fn every_endpoint_and_status_over_a_socket() {
     assert_eq!(
         api.json("/v1/runs").await["runs"].as_array().unwrap().len(),
         1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_data_uploaded_gives_the_reference_segments() {
+    let Some(data) = crate::reference::data_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api {
+        svc: Service::start(dir.path(), &[], &[("RFM_AGENT__LLM__BACKEND", "off")]),
+        http: client(),
+        token: None,
+    };
+    let parquet = std::fs::read(data.join("online_retail.parquet")).unwrap();
+    let id = api
+        .start(&[
+            ("file", Some("online_retail.parquet"), &parquet),
+            ("frequency", None, b"lines"),
+            ("k", None, b"4"),
+        ])
+        .await;
+    let v = api.wait(&id, &["done", "failed"]).await;
+    assert_eq!(v["run"]["status"], "done", "{v}");
+    crate::reference::check_ledger(&v["clusters"], "service, parquet");
+    crate::reference::check_clusters(&v["clusters"], "service, parquet");
+    let mut named: Vec<(u64, String)> = v["clusters"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_u64().unwrap();
+            let name = v["campaigns"]["campaigns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["cluster"].as_u64() == Some(id))
+                .unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (c["size"].as_u64().unwrap(), name)
+        })
+        .collect();
+    named.sort();
+    let names: Vec<&str> = named.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Champions", "Potential Loyalists", "At Risk", "Hibernating"],
+        "{named:?}"
     );
 }
 
