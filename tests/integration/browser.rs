@@ -15,6 +15,8 @@ use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 use crate::common::{Service, sample_csv};
 use crate::llm::{Api, brief, good_answer};
 
+const TOKEN: &str = "browser-test-token";
+
 /// ChromeDriver on a free port; killed on drop.
 struct Driver {
     child: std::process::Child,
@@ -233,7 +235,7 @@ async fn dashboard_in_headless_chromium() {
     let cache = dir.path().join("cache");
     let svc = Service::start(
         &dir.path().join("data"),
-        &[],
+        &["--token", TOKEN],
         &[
             ("RFM_AGENT__LLM__BACKEND", "off"),
             ("RFM_AGENT__LLM__BASE_URL", &base_url),
@@ -270,8 +272,19 @@ async fn dashboard_in_headless_chromium() {
     let s = Session::new(&driver, &chromium, &dir.path().join("profile")).await;
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
 
-    // Upload the sample file through the form, with the rule-based agent.
+    // The service has a token: the page asks for it first; a wrong one is refused in words.
     s.goto(&svc.base).await;
+    s.type_into("#token", "not-the-token").await;
+    s.click("form button[type=submit]").await;
+    s.wait_for(
+        "the refusal",
+        "return document.querySelector('.error') !== null",
+    )
+    .await;
+    s.type_into("#token", TOKEN).await;
+    s.click("form button[type=submit]").await;
+
+    // Upload the sample file through the form, with the rule-based agent.
     s.wait_for(
         "the form",
         "return document.querySelectorAll('#llm option').length > 0",
@@ -404,6 +417,7 @@ async fn dashboard_in_headless_chromium() {
     let customers = {
         let runs: Value = http
             .get(format!("{}/v1/runs", svc.base))
+            .bearer_auth(TOKEN)
             .send()
             .await
             .unwrap()
@@ -413,6 +427,7 @@ async fn dashboard_in_headless_chromium() {
         let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
         let d: Value = http
             .get(format!("{}/v1/runs/{id}", svc.base))
+            .bearer_auth(TOKEN)
             .send()
             .await
             .unwrap()
