@@ -40,6 +40,65 @@ pub async fn refuse_secrets_in_url(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The host part of a `Host` header or an origin's authority (`[::1]:8080` → `[::1]`).
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest
+            .split(']')
+            .next()
+            .map_or(authority, |h| &authority[..h.len() + 2]);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Without a token (loopback only), web pages of other sites must not drive the service
+/// through the user's browser:
+/// - requests must name a loopback host, which defeats DNS rebinding and refuses a proxy
+///   that would expose the service without a token;
+/// - a browser request that changes something must come from the service's own page (its
+///   `Origin` matches `Host`), which defeats cross-site form posts.
+///
+/// With a token neither is needed: the sign-in cookie is SameSite=Strict and a bearer header
+/// cannot be sent by another site's page.
+pub async fn same_origin_only(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    if s.token.is_some() {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !host.is_empty() && !is_loopback_name(host_of(host)) {
+        return ApiError::Forbidden(format!(
+            "this service answers only on this machine (localhost), not as `{}`; to serve \
+             other names or addresses, start it with a token",
+            host_of(host)
+        ))
+        .into_response();
+    }
+    let changes = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if changes && let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let authority = origin.split("://").nth(1).unwrap_or("");
+        if authority.is_empty() || !authority.eq_ignore_ascii_case(host) {
+            return ApiError::Forbidden(format!(
+                "a request from the page `{origin}` cannot change anything here; use the \
+                 service's own dashboard or call the API directly"
+            ))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// Compares in time independent of where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

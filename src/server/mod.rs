@@ -135,6 +135,10 @@ pub fn app(state: Shared) -> Router {
             ApiError::NotFound("no such page or endpoint; see /openapi.json".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::same_origin_only,
+        ))
         .layer(middleware::from_fn(auth::refuse_secrets_in_url))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::map_response(

@@ -470,6 +470,30 @@ async fn dashboard_in_headless_chromium() {
         !error.contains("panicked") && !error.contains("/runs/"),
         "{error}"
     );
+
+    // Without a token (loopback only) the same page works from the start.
+    let open = Service::start(
+        &dir.path().join("open"),
+        &[],
+        &[("RFM_AGENT__LLM__BACKEND", "off")],
+    );
+    s.goto(&open.base).await;
+    s.wait_for(
+        "the form",
+        "return document.querySelectorAll('#llm option').length > 0",
+    )
+    .await;
+    assert_eq!(
+        s.js("return document.getElementById('sign-out').hidden")
+            .await,
+        true
+    );
+    s.click("#run-sample").await;
+    s.wait_for(
+        "the sample's cards",
+        "return document.querySelectorAll('#segments .segment').length === 4",
+    )
+    .await;
     s.close().await;
     eprintln!("screenshots: {}", shots.join("dashboard*.png").display());
 }

@@ -460,6 +460,69 @@ async fn a_token_guards_every_page_and_call_and_never_travels_in_a_url() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_other_sites_cannot_drive_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let with = |method: &str, uri: &str, headers: &[(&str, &str)]| {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    // DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends its own Host.
+    for host in ["evil.example", "evil.example:8080", "10.0.0.5:8080"] {
+        let r = call(&s, with("GET", "/v1/runs", &[("host", host)])).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{host}");
+        assert!(r.error().contains("localhost"), "{}", r.error());
+    }
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "LOCALHOST",
+    ] {
+        let r = call(&s, with("GET", "/v1/runs", &[("host", host)])).await;
+        assert_eq!(r.status, StatusCode::OK, "{host}");
+    }
+    // A cross-site form post is refused; the dashboard's own requests pass.
+    let (kind, body) = multipart_body(&[("sample", None, b"true")]);
+    let post = |origin: &str| {
+        Request::post("/v1/runs")
+            .header("host", "127.0.0.1:8080")
+            .header("origin", origin)
+            .header(header::CONTENT_TYPE, kind.clone())
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let r = call(&s, post("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.error().contains("evil.example"), "{}", r.error());
+    let r = call(&s, post("null")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        call(&s, get("/v1/runs")).await.json()["runs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = call(&s, post("http://127.0.0.1:8080")).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    // With a token the token decides, whatever the name.
+    let s = state_with(dir.path(), Some("tok"), Settings::default());
+    let r = call(
+        &s,
+        with(
+            "GET",
+            "/v1/runs",
+            &[("host", "shop.example"), ("authorization", "Bearer tok")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn no_response_ever_carries_an_api_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
