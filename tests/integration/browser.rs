@@ -189,8 +189,32 @@ impl Session {
         .await;
     }
 
-    async fn close(&self) {
+    async fn close(mut self) {
         let _ = self.http.delete(&self.url).send().await;
+        self.url.clear();
+    }
+}
+
+impl Drop for Session {
+    /// A test that fails part-way still ends its browser: ChromeDriver closes Chromium when
+    /// the session is deleted, which a plain kill of ChromeDriver would not. Sent by hand over
+    /// a socket because `Drop` cannot wait for async code.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let Some(rest) = self.url.strip_prefix("http://") else {
+            return;
+        };
+        let Some((host, path)) = rest.split_once('/') else {
+            return;
+        };
+        if let Ok(mut conn) = std::net::TcpStream::connect(host) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                conn,
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.read(&mut [0u8; 512]);
+        }
     }
 }
 
