@@ -35,13 +35,14 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
         };
         let _ = state.store.progress(&id, "running", first, 2);
         let (st, run_id) = (state.clone(), id.clone());
+        let upload = settings.input.path.clone();
         let outcome = tokio::task::spawn_blocking(move || execute(&st, &run_id, &settings))
             .await
             .unwrap_or_else(|e| Err(anyhow::anyhow!("the run stopped unexpectedly: {e}")));
         let _ = match outcome {
             Ok(()) => state.store.set_status(&id, "done", "finished", None),
             Err(e) => {
-                let message = plain_error(&e, &state.data_dir, &id);
+                let message = plain_error(&e, &state.data_dir, &id, &upload);
                 tracing::warn!(run = %id, "run failed: {message}");
                 state
                     .store
@@ -51,20 +52,13 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
     });
 }
 
-/// The error chain in words, with the service's own paths taken out.
-fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str) -> String {
+/// The error chain in words, with the service's own paths taken out: `upload` (the stored
+/// upload's path, empty for the sample) and the run folder.
+fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str, upload: &str) -> String {
     let dir = run_dir(data_dir, id);
     let mut text = format!("{e:#}");
-    for stored in [
-        "input.csv.gz",
-        "input.csv",
-        "input.tsv",
-        "input.txt",
-        "input.xlsx",
-        "input.parquet",
-        "input.gz",
-    ] {
-        text = text.replace(&dir.join(stored).display().to_string(), "the uploaded file");
+    if !upload.is_empty() {
+        text = text.replace(upload, "the uploaded file");
     }
     // The command line's flags, said as the dashboard and the API say them.
     text.replace(&dir.display().to_string(), "the run folder")

@@ -438,28 +438,18 @@ async fn dashboard_in_headless_chromium() {
         .iter()
         .map(|n| n.as_u64().unwrap())
         .sum();
-    let customers = {
-        let runs: Value = http
-            .get(format!("{}/v1/runs", svc.base))
+    let api = async |path: String| -> Value {
+        let r = http
+            .get(format!("{}{path}", svc.base))
             .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
-        let d: Value = http
-            .get(format!("{}/v1/runs/{id}", svc.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        d["ledger"]["customers"].as_u64().unwrap()
+            .send();
+        r.await.unwrap().json().await.unwrap()
     };
+    let runs = api("/v1/runs".into()).await;
+    let id = runs["runs"][0]["id"].as_str().unwrap();
+    let customers = api(format!("/v1/runs/{id}")).await["ledger"]["customers"]
+        .as_u64()
+        .unwrap();
     assert_eq!(
         total, customers,
         "every customer is counted once in the matrix"

@@ -121,15 +121,7 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
 #[test]
 fn agent_out_writes_charts_reports_and_exports() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let status = bin()
-        .args(["agent", "--input"])
-        .arg(sample_csv())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    crate::common::assert_ok(&status);
+    let out = run_out(dir.path(), "out", &[]);
     let names = check_report(&out);
     assert_eq!(names.len(), 4);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -137,14 +129,7 @@ fn agent_out_writes_charts_reports_and_exports() {
     // A later run into the same folder leaves no stale segment list behind; files that are
     // not segment lists stay.
     std::fs::write(out.join("segments/notes.txt"), "mine").unwrap();
-    let status = bin()
-        .args(["agent", "--k", "5", "--input"])
-        .arg(sample_csv())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    crate::common::assert_ok(&status);
+    run_out(dir.path(), "out", &["--k", "5"]);
     std::fs::remove_file(out.join("segments/notes.txt")).expect("notes.txt kept");
     assert_eq!(check_report(&out).len(), 5);
 }
