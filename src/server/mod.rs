@@ -5,6 +5,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod linger;
 mod listen;
 pub mod options;
 mod runs;
@@ -152,5 +153,6 @@ pub fn app(state: Shared) -> Router {
                 r
             },
         ))
+        .layer(middleware::from_fn(linger::lingering_close))
         .with_state(state)
 }

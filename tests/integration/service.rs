@@ -100,6 +100,51 @@ impl Api {
     }
 }
 
+/// An upload refused before it is read (413 over the limit, 401 without the token) gets its
+/// answer, not a connection reset, however much of the body was still on its way.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_uploads_are_answered_not_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(
+        &dir.path().join("data"),
+        &["--token", TOKEN],
+        &[("RFM_AGENT__SERVER__MAX_UPLOAD_MB", "8")],
+    );
+    let api = Api {
+        svc,
+        http: client(),
+        token: Some(TOKEN),
+    };
+    let big = vec![b'x'; 48 << 20];
+    let bare = client();
+    for attempt in 0..4 {
+        let (status, v) = api.upload(&[("file", Some("big.csv"), &big)]).await;
+        assert_eq!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attempt {attempt}: {v}"
+        );
+        assert!(
+            v["error"].as_str().unwrap().contains("limit of 8 MB"),
+            "{v}"
+        );
+        let (kind, body) = multipart_body(&[("file", Some("big.csv"), &big)]);
+        let r = bare
+            .post(api.svc.url("/v1/runs"))
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt} without a token: {e:?}"));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // Nothing of the refused uploads was kept.
+    let runs = dir.path().join("data").join("runs");
+    let left: Vec<_> = std::fs::read_dir(&runs).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(api.json("/v1/runs").await["runs"], json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_and_status_over_a_socket() {
     let dir = tempfile::tempdir().unwrap();
