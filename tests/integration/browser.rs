@@ -485,11 +485,15 @@ async fn dashboard_in_headless_chromium() {
         "{error}"
     );
 
-    // Without a token (loopback only) the same page works from the start.
+    // Without a token (loopback only) the same page works from the start. Its limit of 1 MB
+    // stops the 23 MB sample file in the page, before any upload.
     let open = Service::start(
         &dir.path().join("open"),
         &[],
-        &[("RFM_AGENT__LLM__BACKEND", "off")],
+        &[
+            ("RFM_AGENT__LLM__BACKEND", "off"),
+            ("RFM_AGENT__SERVER__MAX_UPLOAD_MB", "1"),
+        ],
     );
     s.goto(&open.base).await;
     s.wait_for(
@@ -502,6 +506,27 @@ async fn dashboard_in_headless_chromium() {
             .await,
         true
     );
+    s.type_into("#file", sample_csv().to_str().unwrap()).await;
+    s.click("#run-file").await;
+    s.wait_for(
+        "the size error",
+        "return !document.getElementById('error').hidden",
+    )
+    .await;
+    let error = s
+        .js("return document.getElementById('error').textContent")
+        .await;
+    assert!(
+        error.as_str().unwrap().contains("files of up to 1 MB"),
+        "{error}"
+    );
+    let runs: serde_json::Value = reqwest::get(open.url("/v1/runs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["runs"], serde_json::json!([]), "nothing was uploaded");
     s.click("#run-sample").await;
     s.wait_for(
         "the sample's cards",

@@ -119,6 +119,12 @@ async function startRun(sample) {
   } else if (!file) {
     showError("Choose a file first, or try the built-in sample.");
     return;
+  } else if (file.size > state.config.limits.max_upload_mb * 1048576) {
+    showError(`${file.name} is ${number.format(Math.ceil(file.size / 1048576))} MB, ` +
+      `and this service takes files of up to ${number.format(state.config.limits.max_upload_mb)} MB. ` +
+      "Upload a smaller export (a CSV compressed as .csv.gz is much smaller), " +
+      "or ask whoever runs the service to raise [server] max_upload_mb.");
+    return;
   } else {
     form.append("file", file, file.name);
   }
