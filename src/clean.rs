@@ -231,10 +231,10 @@ pub fn emails_by_customer(
     let emails = as_text(email, path, &col("email"))?;
     let mut first: rustc_hash::FxHashMap<&str, &str> = Default::default();
     for (c, e) in customers.iter().zip(emails.iter()) {
-        if let (Some(c), Some(e)) = (c.and_then(normalize_customer), e.map(str::trim)) {
-            if !e.is_empty() {
-                first.entry(c).or_insert(e);
-            }
+        if let (Some(c), Some(e)) = (c.and_then(normalize_customer), e.map(str::trim))
+            && !e.is_empty()
+        {
+            first.entry(c).or_insert(e);
         }
     }
     Ok(Some(
@@ -455,7 +455,6 @@ pub fn clean(raw: &RawTable, opts: &CleanOptions) -> Result<Cleaned, CleanError>
     // Kept value as used downstream (netted returns count with a negative sign).
     ledger.revenue_kept = kept_revenue;
 
-    let mut tx = tx;
     tx.customer_ids = customer_ids.into_iter().map(str::to_string).collect();
     tracing::debug!(elapsed = ?started.elapsed(), "rows classified");
     // Rows after an explicit snapshot are not part of this period.

@@ -72,11 +72,11 @@ impl DateFormat {
                 .map(|d| d.timestamp_millis()),
             DateFormat::Iso8601 => parse_iso(s),
             DateFormat::Native => None,
-            _ => s.parse::<f64>().ok().and_then(|v| self.from_number(v)),
+            _ => s.parse::<f64>().ok().and_then(|v| self.number_to_millis(v)),
         }
     }
 
-    fn from_number(&self, v: f64) -> Option<i64> {
+    fn number_to_millis(&self, v: f64) -> Option<i64> {
         if !v.is_finite() {
             return None;
         }
@@ -227,7 +227,7 @@ pub fn parse_column(
             };
             let millis = values
                 .iter()
-                .map(|v| v.and_then(|v| format.from_number(v)))
+                .map(|v| v.and_then(|v| format.number_to_millis(v)))
                 .collect();
             Ok(ParsedDates {
                 millis,

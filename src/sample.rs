@@ -123,8 +123,8 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
         .collect();
 
     // Invoices as (time, customer, country, lines) before numbering.
-    let mut invoices: Vec<(NaiveDateTime, Option<u32>, &'static str, Vec<(usize, i64)>)> =
-        Vec::new();
+    type Invoice = (NaiveDateTime, Option<u32>, &'static str, Vec<(usize, i64)>);
+    let mut invoices: Vec<Invoice> = Vec::new();
     let at = |rng: &mut Xoshiro256PlusPlus, from: i64, to: i64| {
         let day = rng.gen_range(from..to.max(from + 1));
         start() + Duration::days(day) + Duration::minutes(rng.gen_range(0..9 * 60))

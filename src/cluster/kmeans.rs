@@ -547,15 +547,15 @@ fn run_once<const D: usize>(x: &[[f64; D]], k: usize, max_iter: usize, tol: f64,
         n_iter += 1;
         // Update step: move centres to the mean of their points (empty clusters stay put).
         let mut shift_total = 0.0;
-        for c in 0..k {
+        for (c, center) in centers.iter_mut().enumerate() {
             bounds.shift[c] = 0.0;
             if stats.counts[c] == 0 {
                 continue;
             }
             let count = stats.counts[c] as f64;
             let new: [f64; D] = std::array::from_fn(|j| stats.sums[c][j] / count);
-            let s2 = dist2(&new, &centers[c]);
-            centers[c] = new;
+            let s2 = dist2(&new, center);
+            *center = new;
             bounds.shift[c] = s2.sqrt();
             shift_total += s2;
         }

@@ -102,7 +102,10 @@ pub fn sizes(doc: &Value) -> Vec<u64> {
 }
 
 /// Reads customers.csv into (id → (recency, frequency, monetary, cluster)).
-pub fn customers(dir: &Path) -> std::collections::BTreeMap<String, (f64, f64, f64, usize)> {
+/// Per customer: recency, frequency, monetary and cluster, as in customers.csv.
+pub type Rfm = std::collections::BTreeMap<String, (f64, f64, f64, usize)>;
+
+pub fn customers(dir: &Path) -> Rfm {
     let mut r = csv::Reader::from_path(dir.join("customers.csv")).unwrap();
     let headers = r.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();

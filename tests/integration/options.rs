@@ -11,13 +11,7 @@ C536371,B,JUG,-1,12/4/2010 9:00,10,17850,UK\n\
 C536373,A,MUG,-4,12/6/2010 10:00,5,12000,UK\n\
 536374,A,MUG,1,12/9/2010 12:00,3,13000,UK\n";
 
-fn run_to(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (
-    serde_json::Value,
-    std::collections::BTreeMap<String, (f64, f64, f64, usize)>,
-) {
+fn run_to(dir: &std::path::Path, extra: &[&str]) -> (serde_json::Value, Rfm) {
     let input = write(dir, "tx.csv", TX);
     let out = dir.join(format!(
         "out{}",

@@ -314,7 +314,7 @@ fn a_mapped_email_column_reaches_the_exports() {
         .unwrap();
     crate::common::assert_ok(&run);
     let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
-    assert_eq!(r.headers().unwrap().iter().last(), Some("email"));
+    assert_eq!(r.headers().unwrap().iter().next_back(), Some("email"));
     let mut n = 0;
     for rec in r.records() {
         let rec = rec.unwrap();
