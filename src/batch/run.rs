@@ -99,30 +99,22 @@ struct CampaignEntry {
 /// Segment names by cluster id.
 type Names = Vec<(usize, String)>;
 
+/// Reads one JSON file of an `agent --out` folder.
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T> {
+    let p = dir.join(name);
+    let bytes = std::fs::read(&p).with_context(|| {
+        format!(
+            "{}: cannot read; batch needs a folder written by `rfm-agent agent --out DIR`",
+            p.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not an rfm-agent {name}", p.display()))
+}
+
 fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names, crate::rfm::Frequency)> {
-    let read = |name: &str| {
-        let p = dir.join(name);
-        std::fs::read(&p).with_context(|| {
-            format!(
-                "{}: cannot read; batch needs a folder written by `rfm-agent agent --out DIR`",
-                p.display()
-            )
-        })
-    };
-    let clusters: ClustersFile =
-        serde_json::from_slice(&read("clusters.json")?).with_context(|| {
-            format!(
-                "{}: not an rfm-agent clusters.json",
-                dir.join("clusters.json").display()
-            )
-        })?;
-    let campaigns: CampaignsFile =
-        serde_json::from_slice(&read("campaigns.json")?).with_context(|| {
-            format!(
-                "{}: not an rfm-agent campaigns.json",
-                dir.join("campaigns.json").display()
-            )
-        })?;
+    let clusters: ClustersFile = read_json(dir, "clusters.json")?;
+    let campaigns: CampaignsFile = read_json(dir, "campaigns.json")?;
     let names = campaigns
         .campaigns
         .into_iter()

@@ -147,14 +147,10 @@ fn prompts_folder_overrides_the_templates() {
 
 #[test]
 fn reference_clusters_get_the_expected_names() {
-    let Some(dir) = std::env::var_os("RFM_AGENT_REFERENCE_DATA") else {
-        eprintln!("RFM_AGENT_REFERENCE_DATA is not set: reference-data checks not run");
+    let Some(dir) = crate::reference::data_dir() else {
         return;
     };
-    let path = std::path::Path::new(&dir)
-        .join("online_retail.parquet")
-        .display()
-        .to_string();
+    let path = dir.join("online_retail.parquet").display().to_string();
     let doc = agent_json(&["--input", &path, "--frequency", "lines", "--k", "4"]);
     let out = bin()
         .args([

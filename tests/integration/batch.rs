@@ -448,12 +448,7 @@ async fn the_token_budget_stops_cleanly_and_a_finished_rerun_calls_nothing() {
 
 #[test]
 fn a_small_batch_against_the_real_llama_cpp_server() {
-    let Some(url) = std::env::var_os("RFM_AGENT_LLM_SERVER") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide the llama.cpp server"
-        );
-        eprintln!("RFM_AGENT_LLM_SERVER is not set: the real-server batch did not run");
+    let Some(url) = crate::common::llm_server() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

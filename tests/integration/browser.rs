@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
-use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::common::{Service, sample_csv};
-use crate::llm::{Api, brief, good_answer};
+use crate::llm::{Api, Markup};
 
 const TOKEN: &str = "browser-test-token";
 
@@ -218,40 +218,23 @@ impl Drop for Session {
     }
 }
 
-/// Answers every brief with a campaign whose name and email carry markup that would run
-/// if the page ever inserted it as HTML.
-struct Markup;
-
-impl Respond for Markup {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let (brief, _) = brief(req);
-        let mut answer: Value = serde_json::from_str(&good_answer(&brief, None)).unwrap();
-        let rule = answer["name"].as_str().unwrap().replace(", revisited", "");
-        answer["name"] = json!(format!("<script>pw=true</script>{}", &rule[..4]));
-        answer["email"]["subject"] = json!("<b>Bold</b> offer, {{first_name}}");
-        answer["email"]["body"] =
-            json!("Hi {{first_name}}, <img src=x onerror=\"pw=document.title\"> see you.");
-        Api::OpenAi.ok(&answer.to_string())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboard_in_headless_chromium() {
     let (Some(chromedriver), Some(chromium)) = (
         find(&["chromedriver"]),
         find(&["chromium", "chromium-browser", "google-chrome"]),
     ) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have chromium and chromedriver: .ci/run installs them"
-        );
-        eprintln!("note: chromium or chromedriver not found; the browser test did not run");
+        crate::common::missing_outside_ci("chromium and chromedriver");
         return;
     };
     let llm = MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(Api::OpenAi.path()))
-        .respond_with(Markup)
+        .respond_with(Markup {
+            name: "<script>pw=true</script>{rule}",
+            subject: Some("<b>Bold</b> offer, {{first_name}}"),
+            body: "Hi {{first_name}}, <img src=x onerror=\"pw=document.title\"> see you.",
+        })
         .mount(&llm)
         .await;
     let dir = tempfile::tempdir().unwrap();

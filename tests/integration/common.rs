@@ -266,3 +266,22 @@ pub fn multipart_body(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8
     body.extend(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A test's outside requirement is missing: a failure on CI, where `.ci/run` provides it;
+/// elsewhere the test is skipped with a note.
+pub fn missing_outside_ci(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {what}: .ci/run sets it up"
+    );
+    eprintln!("note: {what} is not available here: this test did not run");
+}
+
+/// The URL of the real llama.cpp server that `.ci/run` starts (RFM_AGENT_LLM_SERVER).
+pub fn llm_server() -> Option<std::ffi::OsString> {
+    let url = std::env::var_os("RFM_AGENT_LLM_SERVER");
+    if url.is_none() {
+        missing_outside_ci("the llama.cpp server (RFM_AGENT_LLM_SERVER)");
+    }
+    url
+}

@@ -758,16 +758,25 @@ fn a_missing_key_is_a_clear_error_before_any_work() {
     assert!(err.contains("--fixtures"), "{err}");
 }
 
-/// Writes markup into every answer: a name with a script, a body with an HTML tag.
-struct Markup;
+/// Writes markup into every answer, markup that would run if a page inserted it as HTML.
+pub struct Markup {
+    /// The name, with `{rule}` standing for the first four letters of the rule-based name.
+    pub name: &'static str,
+    /// Replaces the subject when given.
+    pub subject: Option<&'static str>,
+    pub body: &'static str,
+}
 
 impl Respond for Markup {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let (brief, _) = brief(req);
         let mut answer: Value = serde_json::from_str(&good_answer(&brief, None)).unwrap();
         let rule = answer["name"].as_str().unwrap().replace(", revisited", "");
-        answer["name"] = json!(format!("<script>alert('{}')</script>", &rule[..4]));
-        answer["email"]["body"] = json!("Hi {{first_name}}, <img src=x onerror=alert()> see you.");
+        answer["name"] = json!(self.name.replace("{rule}", &rule[..4]));
+        if let Some(subject) = self.subject {
+            answer["email"]["subject"] = json!(subject);
+        }
+        answer["email"]["body"] = json!(self.body);
         Api::OpenAi.ok(&answer.to_string())
     }
 }
@@ -775,7 +784,12 @@ impl Respond for Markup {
 #[tokio::test(flavor = "multi_thread")]
 async fn llm_text_is_shown_as_text_in_the_report() {
     let server = MockServer::start().await;
-    mount(&server, Api::OpenAi, Markup).await;
+    let markup = Markup {
+        name: "<script>alert('{rule}')</script>",
+        subject: None,
+        body: "Hi {{first_name}}, <img src=x onerror=alert()> see you.",
+    };
+    mount(&server, Api::OpenAi, markup).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let run = agent(

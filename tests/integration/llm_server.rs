@@ -3,18 +3,11 @@
 
 use serde_json::Value;
 
-use crate::common::{bin, sample_csv};
+use crate::common::{bin, llm_server, sample_csv};
 
 #[test]
 fn agent_against_a_real_llama_cpp_server() {
-    let Some(url) = std::env::var_os("RFM_AGENT_LLM_SERVER") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide the llama.cpp server (RFM_AGENT_LLM_SERVER)"
-        );
-        eprintln!(
-            "RFM_AGENT_LLM_SERVER is not set: the real-server test did not run (.ci/run starts one)"
-        );
+    let Some(url) = llm_server() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -136,8 +136,7 @@ fn agent_out_writes_charts_reports_and_exports() {
 
 #[test]
 fn the_reference_data_gets_the_whole_report() {
-    let Some(data) = std::env::var_os("RFM_AGENT_REFERENCE_DATA") else {
-        eprintln!("RFM_AGENT_REFERENCE_DATA is not set: reference report not checked");
+    let Some(data) = crate::reference::data_dir() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -70,6 +70,16 @@ impl Api {
         v["id"].as_str().unwrap().to_string()
     }
 
+    /// Asks for run `id`'s campaigns to be written again by `llm`.
+    async fn rerun(&self, id: &str, llm: &str) -> StatusCode {
+        self.req(reqwest::Method::POST, &format!("/v1/runs/{id}/campaigns"))
+            .json(&json!({ "llm": llm }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// Waits until run `id` is waiting on the LLM.
     async fn wait_for_llm(&self, id: &str) {
         let start = Instant::now();
@@ -291,29 +301,11 @@ async fn every_endpoint_and_status_over_a_socket() {
         .await;
     assert!(m["customers_in_both"].as_u64().unwrap() > 0);
 
-    let r = api
-        .req(
-            reqwest::Method::POST,
-            &format!("/v1/runs/{first}/campaigns"),
-        )
-        .json(&json!({"llm": "rules"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(api.rerun(&first, "rules").await, StatusCode::ACCEPTED);
     let again = api.wait(&first, &["done", "failed"]).await;
     assert_eq!(again["run"]["status"], "done");
-    let r = api
-        .req(
-            reqwest::Method::POST,
-            &format!("/v1/runs/{first}/campaigns"),
-        )
-        .json(&json!({"llm": "gemini"}))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        r.status(),
+        api.rerun(&first, "gemini").await,
         StatusCode::BAD_REQUEST,
         "no Gemini key on this service"
     );
@@ -472,16 +464,7 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
         "{lost}"
     );
     // Its campaigns can be written again after the restart.
-    let r = api
-        .req(
-            reqwest::Method::POST,
-            &format!("/v1/runs/{stuck}/campaigns"),
-        )
-        .json(&json!({"llm": "rules"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(api.rerun(&stuck, "rules").await, StatusCode::ACCEPTED);
     let redone = api.wait(&stuck, &["done", "failed"]).await;
     assert_eq!(redone["run"]["status"], "done", "{redone}");
 }
