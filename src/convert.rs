@@ -127,17 +127,17 @@ impl Table {
     }
 
     fn csv(&self, latin1: bool) -> Result<Vec<u8>> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(&self.names)?;
+        let mut w = crate::output::CsvWriter::new();
+        w.write(&self.names)?;
         let mut record = Vec::with_capacity(self.names.len());
         for row in 0..self.rows {
             record.clear();
             for col in 0..self.names.len() {
                 record.push(self.cell(col, row).unwrap_or_default());
             }
-            w.write_record(&record)?;
+            w.write(&record)?;
         }
-        let utf8 = w.into_inner()?;
+        let utf8 = w.finish()?;
         if !latin1 {
             return Ok(utf8);
         }

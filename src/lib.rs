@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod batch;
+pub mod bounded;
 pub mod clean;
 pub mod cli;
 pub mod cluster;
@@ -22,3 +23,4 @@ pub mod rfm;
 pub mod sample;
 pub mod server;
 pub mod settings;
+pub mod templates;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", rfm_agent::bounded::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -224,14 +224,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            if !args.bind.ip().is_loopback() && args.token.is_none() {
-                anyhow::bail!(
-                    "--bind {} listens beyond this machine: set a token with --token or RFM_AGENT_TOKEN",
-                    args.bind
-                );
-            }
-            let state =
-                rfm_agent::server::AppState::new(&args.data_dir, settings, args.token.clone())?;
+            let token = rfm_agent::server::checked_token(args.token.clone())?;
+            rfm_agent::server::check_bind(args.bind, token.as_deref())?;
+            let state = rfm_agent::server::AppState::new(&args.data_dir, settings, token)?;
             rfm_agent::server::serve(state, args.bind)
         }
         Command::Convert(args) => {

@@ -80,6 +80,7 @@ pub fn read_options(s: &Settings) -> Result<ReadOptions> {
         encoding,
         sheet: (!i.sheet.is_empty()).then(|| i.sheet.clone()),
         columns: i.columns.clone(),
+        limits: s.limits,
     })
 }
 
@@ -162,11 +163,11 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     linfa::ParamGuard::check_ref(&params)
         .map_err(|e| anyhow::anyhow!("invalid clustering settings: {e}"))?;
 
-    steps.start("reading input");
+    steps.start("reading input")?;
     let raw = read_input(s)?;
     tracing::info!(rows = raw.rows, elapsed = ?started.elapsed(), "read {}", raw.source.path);
 
-    steps.start("cleaning");
+    steps.start("cleaning")?;
     let opts = CleanOptions {
         returns: s.clean.returns,
         drop_zero_price: s.clean.drop_zero_price,
@@ -182,7 +183,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             cleaned.ledger.date_format
         );
     }
-    steps.start("computing RFM");
+    steps.start("computing RFM")?;
     let mut ledger = cleaned.ledger;
     let table = rfm::compute(
         &cleaned.transactions,
@@ -198,7 +199,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let k_choice = match s.cluster.k {
         KChoice::Fixed(_) => None,
         KChoice::Auto => {
-            steps.start("choosing k");
+            steps.start("choosing k")?;
             let result = sweep(&table, s, &raw.source.path)?;
             if result.points.is_empty() {
                 bail!(
@@ -218,7 +219,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         None => params,
     };
     let emails = clean::emails_by_customer(&raw, &table.customer_ids)?;
-    steps.start("clustering");
+    steps.start("clustering")?;
     let segmentation = cluster::segment(&table, params)
         .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", raw.source.path))?;
     steps.finish();

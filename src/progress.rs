@@ -13,6 +13,38 @@ type Observer = Box<dyn Fn(usize, usize, &str)>;
 thread_local! {
     /// Who else hears of each step on this thread (the service's run status).
     static OBSERVER: std::cell::RefCell<Option<Observer>> = const { std::cell::RefCell::new(None) };
+    /// Set from another thread to stop the work on this one at its next step.
+    static STOP: std::cell::RefCell<Option<std::sync::Arc<AtomicBool>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The error a stopped run ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the run was stopped")]
+pub struct Stopped;
+
+/// Work on this thread stops at its next step once `flag` is set (until the guard drops).
+pub fn stop_on(flag: std::sync::Arc<AtomicBool>) -> StopGuard {
+    STOP.with(|s| *s.borrow_mut() = Some(flag));
+    StopGuard(())
+}
+
+/// Ends [`stop_on`] when dropped.
+pub struct StopGuard(());
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        STOP.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// `Err(Stopped)` once this thread's work was asked to stop.
+pub fn checkpoint() -> Result<(), Stopped> {
+    let stop = STOP.with(|s| {
+        s.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    });
+    if stop { Err(Stopped) } else { Ok(()) }
 }
 
 /// Calls `f(step, total, what)` for every step started on this thread until the guard drops.
@@ -21,13 +53,16 @@ pub fn observe(f: impl Fn(usize, usize, &str) + 'static) -> ObserverGuard {
     ObserverGuard(())
 }
 
-/// Tells this thread's observer of a stage outside a numbered sequence (step 0 of 0).
-pub fn announce(what: &str) {
+/// Tells this thread's observer of a stage outside a numbered sequence (step 0 of 0);
+/// a stage is also where a stopped run ends.
+pub fn announce(what: &str) -> Result<(), Stopped> {
+    checkpoint()?;
     OBSERVER.with(|o| {
         if let Some(f) = o.borrow().as_ref() {
             f(0, 0, what)
         }
     });
+    Ok(())
 }
 
 /// Ends [`observe`] when dropped.
@@ -70,7 +105,9 @@ impl Steps {
         }
     }
 
-    pub fn start(&self, what: &str) {
+    /// Starts the next step; a stopped run ends here.
+    pub fn start(&self, what: &str) -> Result<(), Stopped> {
+        checkpoint()?;
         let n = self.done.get() + 1;
         self.done.set(n);
         self.bar.set_message(format!("{n}/{} {what}", self.total));
@@ -79,6 +116,7 @@ impl Steps {
                 f(n, self.total, what)
             }
         });
+        Ok(())
     }
 
     pub fn finish(&self) {

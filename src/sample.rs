@@ -22,7 +22,8 @@ impl Default for SampleSpec {
     }
 }
 
-const HEADER: [&str; 8] = [
+/// The UCI "Online Retail" header.
+pub const HEADER: [&str; 8] = [
     "InvoiceNo",
     "StockCode",
     "Description",

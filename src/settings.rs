@@ -25,6 +25,7 @@ pub struct Settings {
     pub agent: AgentSettings,
     pub llm: LlmSettings,
     pub server: ServerSettings,
+    pub limits: crate::ingest::InputLimits,
 }
 
 /// Limits of `rfm-agent serve`.
@@ -37,6 +38,18 @@ pub struct ServerSettings {
     pub max_running: usize,
     /// Runs that may wait in the queue; beyond it a new run gets 429.
     pub max_queued: usize,
+    /// Longest a run may compute; then it is failed and its slot freed.
+    pub run_timeout_secs: u64,
+    /// May API clients send their own templates?
+    pub allow_custom_templates: bool,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and longest idle time between requests.
+    pub header_timeout_secs: u64,
+    /// Longest stall while a body is received.
+    pub body_timeout_secs: u64,
+    /// Failed sign-ins per client address per minute before 429.
+    pub sign_in_attempts_per_minute: u32,
 }
 
 impl Default for ServerSettings {
@@ -45,6 +58,12 @@ impl Default for ServerSettings {
             max_upload_mb: 200,
             max_running: 2,
             max_queued: 16,
+            run_timeout_secs: 900,
+            allow_custom_templates: false,
+            max_connections: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            sign_in_attempts_per_minute: 10,
         }
     }
 }

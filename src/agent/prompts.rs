@@ -137,13 +137,23 @@ impl Prompts {
             currency: String::new(),
             frequency_unit: "orders",
         };
-        prompts.validate()?;
+        prompts.validate(!origin.starts_with("<built-in"))?;
         Ok(prompts)
     }
 
     /// Every catalogue segment has templates, and each of them compiles.
-    fn validate(&self) -> Result<(), PromptsError> {
+    /// A user's templates (`user`) must also keep to the safe subset of the language.
+    fn validate(&self, user: bool) -> Result<(), PromptsError> {
         let env = Environment::new();
+        let check = |text: &str| -> Result<(), minijinja::Error> {
+            env.template_from_str(text)?;
+            if user {
+                crate::templates::check_user_template(text).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e)
+                })?;
+            }
+            Ok(())
+        };
         for seg in &super::CATALOGUE {
             let t = self.templates(seg.key)?;
             for (field, text) in [
@@ -152,8 +162,7 @@ impl Prompts {
                 ("preheader", &t.preheader),
                 ("body", &t.body),
             ] {
-                env.template_from_str(text)
-                    .map_err(|e| self.render_error(seg.key, field, e))?;
+                check(text).map_err(|e| self.render_error(seg.key, field, e))?;
             }
         }
         for (field, text) in [
@@ -161,8 +170,7 @@ impl Prompts {
             ("user", &self.llm.user),
             ("regenerate", &self.llm.regenerate),
         ] {
-            env.template_from_str(text)
-                .map_err(|e| self.llm_error(field, e))?;
+            check(text).map_err(|e| self.llm_error(field, e))?;
         }
         Ok(())
     }
@@ -187,9 +195,7 @@ impl Prompts {
             "user" => &self.llm.user,
             _ => &self.llm.regenerate,
         };
-        Environment::new()
-            .render_str(template, ctx)
-            .map_err(|e| self.llm_error(field, e))
+        crate::templates::render(template, ctx).map_err(|e| self.llm_error(field, e))
     }
 
     /// Quotes money with `symbol`.
@@ -240,7 +246,6 @@ impl Prompts {
 
     pub fn render(&self, segment: &Segment, c: &ClusterSummary) -> Result<Rendered, PromptsError> {
         let t = self.templates(segment.key)?;
-        let env = Environment::new();
         let figures = figures(c);
         let ctx = context! {
             name => segment.name,
@@ -250,7 +255,7 @@ impl Prompts {
             ..figures_context(&figures)
         };
         let render = |field: &'static str, template: &str| {
-            env.render_str(template, &ctx)
+            crate::templates::render(template, ctx.clone())
                 .map_err(|e| self.render_error(segment.key, field, e))
         };
         Ok(Rendered {

@@ -20,7 +20,7 @@ pub fn run(
     // Set up the backend first: a missing key should not wait for the pipeline.
     let client = Client::from_settings(&settings.llm, fixtures, record)?;
     let run = pipeline::run_segment(settings)?;
-    crate::progress::announce("writing campaigns");
+    crate::progress::announce("writing campaigns")?;
     let offers = &settings.agent.offers;
     let rules = super::rule_campaigns(&run, prompts, offers)?;
     let (mut campaigns, summary) = match &client {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use minijinja::{Environment, Value, context};
+use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -125,8 +125,7 @@ impl Templates {
     }
 
     fn render(&self, template: &str, ctx: &Value) -> anyhow::Result<String> {
-        Environment::new()
-            .render_str(template, ctx)
+        crate::templates::render(template, ctx.clone())
             .map_err(|e| anyhow::anyhow!("{}: a template does not render: {e}", self.origin))
     }
 

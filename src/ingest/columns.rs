@@ -205,7 +205,10 @@ pub fn resolve(map: &ColumnMap, headers: &[String], file: &str) -> Result<Resolv
                     Role::Invoice => false,
                 };
                 if required {
-                    missing.push(format!("{role} (`{wanted}`)"));
+                    missing.push(format!(
+                        "{role} (`{}`)",
+                        crate::bounded::value(wanted, crate::bounded::MAX_VALUE)
+                    ));
                 } else if role == Role::Invoice {
                     tracing::warn!(
                         "{file}: no invoice column `{wanted}`; each row counts as one purchase"
@@ -218,11 +221,7 @@ pub fn resolve(map: &ColumnMap, headers: &[String], file: &str) -> Result<Resolv
         return Err(IngestError::MissingColumns {
             path: file.to_string(),
             missing: missing.join(", "),
-            found: headers
-                .iter()
-                .map(|h| format!("`{h}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            found: crate::bounded::list(headers),
         });
     }
     Ok(resolved)

@@ -26,11 +26,16 @@ pub(crate) fn prepare<'a>(
     opts: &ReadOptions,
 ) -> Result<Prepared<'a>, IngestError> {
     let started = std::time::Instant::now();
-    let (mut text, encoding) = text::decode_text(raw, path, opts.encoding)?;
+    let (mut text, encoding) = text::decode_text(raw, path, opts.encoding, &opts.limits)?;
     tracing::debug!(elapsed = ?started.elapsed(), "decoded {encoding}");
     if text.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(IngestError::Empty { path: path.into() });
     }
+    // The header is split into names before anything else: it must be a line, not a file.
+    opts.limits
+        .check_field(path, text::first_line(&text).len(), || {
+            " (the header line)".into()
+        })?;
     let layout = match opts.delimiter {
         Some(b' ') => match text::sniff_layout(&text, path)? {
             Layout::Delimited(_) => Layout::WhitespaceSplit,
@@ -47,6 +52,7 @@ pub(crate) fn prepare<'a>(
         }
     };
     let headers = text::header_fields(&text, delim);
+    check_limits(&text, delim, quote, &headers, path, &opts.limits)?;
     Ok(Prepared {
         text,
         delim,
@@ -209,4 +215,55 @@ fn check_tab_shape(text: &[u8], expected: usize, path: &str) -> Result<usize, In
         rows += 1;
     }
     Ok(rows)
+}
+
+/// Columns, rows and field sizes against the input limits, before polars allocates by them.
+/// Cheap bounds first (newlines, longest line); the exact, quote-aware count only when a
+/// bound is over.
+fn check_limits(
+    text: &[u8],
+    delim: u8,
+    quote: Option<u8>,
+    headers: &[String],
+    path: &str,
+    limits: &super::InputLimits,
+) -> Result<(), IngestError> {
+    limits.check_columns(path, headers.len() as u64, None)?;
+    let (mut lines, mut longest, mut start) = (0u64, 0usize, 0usize);
+    for end in memchr::memchr_iter(b'\n', text) {
+        lines += 1;
+        longest = longest.max(end - start);
+        start = end + 1;
+    }
+    longest = longest.max(text.len() - start);
+    let too_many = lines > limits.max_rows.saturating_add(1);
+    if !too_many && longest as u64 <= limits.field_bytes() {
+        return Ok(());
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .quoting(quote.is_some())
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text);
+    let mut record = ::csv::ByteRecord::new();
+    let mut rows = 0u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break, // the shape check reports malformed records
+        }
+        rows += 1;
+        limits.check_rows(path, rows, None)?;
+        for (i, field) in record.iter().enumerate() {
+            limits.check_field(path, field.len(), || {
+                let name = headers.get(i).map_or("?", String::as_str);
+                format!(
+                    " (row {rows}, column `{}`)",
+                    crate::bounded::value(name, crate::bounded::MAX_VALUE)
+                )
+            })?;
+        }
+    }
+    Ok(())
 }

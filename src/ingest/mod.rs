@@ -3,6 +3,7 @@
 
 mod columns;
 mod csv;
+pub mod limits;
 mod parquet;
 mod text;
 mod xlsx;
@@ -13,7 +14,8 @@ use polars::prelude::Series;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use columns::{ColumnMap, Resolved, Role, normalize_header};
+pub use columns::{ColumnMap, Resolved, Role, normalize_header, resolve as resolve_columns};
+pub use limits::InputLimits;
 pub use text::{Encoding, decode_text};
 
 /// Errors while reading an input file. Every message names the file and says what to do.
@@ -71,6 +73,16 @@ pub enum IngestError {
     },
     #[error("{path}: {detail}")]
     Sheet { path: String, detail: String },
+    #[error(
+        "{path}: {detail}. If the file is genuine, raise `[limits] {setting}` in the settings (or the environment variable RFM_AGENT__LIMITS__{setting_env})",
+        setting_env = setting.to_ascii_uppercase()
+    )]
+    Limit {
+        path: String,
+        /// What was found and the limit, e.g. "2,000 columns, over the limit of 1,000".
+        detail: String,
+        setting: &'static str,
+    },
     #[error("{0}")]
     Options(String),
 }
@@ -133,6 +145,7 @@ pub struct ReadOptions {
     pub encoding: Encoding,
     pub sheet: Option<String>,
     pub columns: ColumnMap,
+    pub limits: InputLimits,
 }
 
 /// What was read, for the run manifest.
@@ -194,6 +207,9 @@ fn load(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, String, FileFormat)
         Some(f) => f,
         None => FileFormat::from_path(path)?,
     };
+    if let Ok(meta) = std::fs::metadata(path) {
+        opts.limits.check_bytes(&display, meta.len())?;
+    }
     match std::fs::read(path) {
         Ok(bytes) => Ok((bytes, display, format)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -217,6 +233,7 @@ pub fn read_bytes(
         return Err(IngestError::Empty { path: name.into() });
     }
     let size = bytes.len() as u64;
+    opts.limits.check_bytes(name, size)?;
     // Hash on the other core while the file is parsed.
     let (sha256, mapped) = std::thread::scope(|s| {
         let hasher = s.spawn(|| hex(&Sha256::digest(&bytes)));

@@ -1,10 +1,8 @@
 //! Text-file plumbing for delimited input: gzip, character encoding, delimiter sniffing,
 //! whitespace-aligned layouts and a quote-aware shape check that finds ragged rows.
 
-use std::borrow::Cow;
-use std::io::Read;
-
 use memchr::memchr;
+use std::borrow::Cow;
 
 use super::IngestError;
 
@@ -34,12 +32,10 @@ pub fn decode_text<'a>(
     raw: &'a [u8],
     path: &str,
     encoding: Encoding,
+    limits: &super::InputLimits,
 ) -> Result<(Cow<'a, [u8]>, &'static str), IngestError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut inflated = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(raw)
-            .read_to_end(&mut inflated)
-            .map_err(|e| super::corrupt(path, "gzip", e))?;
+        let inflated = limits.read_capped(flate2::read::MultiGzDecoder::new(raw), path, "gzip")?;
         if inflated.is_empty() {
             return Err(IngestError::Empty { path: path.into() });
         }
@@ -113,6 +109,14 @@ impl Layout {
 
 const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
 
+/// Widest line taken for whitespace-aligned columns.
+const MAX_ALIGNED_WIDTH: usize = 1 << 16;
+
+/// The first non-blank line (the header), for its length.
+pub fn first_line(text: &[u8]) -> &[u8] {
+    sample_lines(text, 1).into_iter().next().unwrap_or_default()
+}
+
 /// Sample lines (non-blank) from the start of the text.
 fn sample_lines(text: &[u8], max: usize) -> Vec<&[u8]> {
     text.split(|&b| b == b'\n')
@@ -172,7 +176,10 @@ pub fn sniff_layout(text: &[u8], path: &str) -> Result<Layout, IngestError> {
     if n >= 2 && lines.iter().all(|l| tokens(l) == n) {
         return Ok(Layout::WhitespaceSplit);
     }
-    if fixed_width_columns(&lines).len() >= 2 {
+    // Aligned columns are a printed report's layout: never wider than a screenful of pages,
+    // and the column finder allocates by the width.
+    let narrow = lines.iter().all(|l| l.len() <= MAX_ALIGNED_WIDTH);
+    if narrow && fixed_width_columns(&lines).len() >= 2 {
         return Ok(Layout::FixedWidth);
     }
     Err(IngestError::Layout {
@@ -382,13 +389,13 @@ mod tests {
     #[test]
     fn latin1_is_detected_and_transcoded() {
         let raw = b"Description\ncaf\xe9\n";
-        let (text, enc) = decode_text(raw, "f.csv", Encoding::Auto).unwrap();
+        let (text, enc) = decode_text(raw, "f.csv", Encoding::Auto, &Default::default()).unwrap();
         assert_eq!(enc, "latin-1");
         assert_eq!(
             std::str::from_utf8(&text).unwrap(),
             "Description\ncaf\u{e9}\n"
         );
-        let err = decode_text(raw, "f.csv", Encoding::Utf8)
+        let err = decode_text(raw, "f.csv", Encoding::Utf8, &Default::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -399,7 +406,13 @@ mod tests {
 
     #[test]
     fn utf8_bom_is_stripped() {
-        let (text, enc) = decode_text(b"\xEF\xBB\xBFa,b\n1,2\n", "f", Encoding::Auto).unwrap();
+        let (text, enc) = decode_text(
+            b"\xEF\xBB\xBFa,b\n1,2\n",
+            "f",
+            Encoding::Auto,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!((text.as_ref(), enc), (&b"a,b\n1,2\n"[..], "utf-8"));
     }
 

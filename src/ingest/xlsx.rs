@@ -6,7 +6,8 @@ use calamine::{DataRef, DataType as _, Reader, Xlsx, open_workbook_from_rs};
 use polars::prelude::*;
 
 use super::columns::{Role, resolve};
-use super::{IngestError, Mapped, ReadOptions, corrupt};
+use super::limits::{XLSX_MAX_COLUMNS, XLSX_MAX_ROWS};
+use super::{IngestError, InputLimits, Mapped, ReadOptions, corrupt};
 
 /// One cell of a mapped column.
 #[derive(Debug, Clone)]
@@ -18,7 +19,32 @@ enum Cell {
     Text(String),
 }
 
+/// The workbook's parts, inflated, against `max_input_mb`: calamine reads the shared
+/// strings whole when it opens the book, so a zip bomb must be stopped before that. The
+/// sizes the archive declares are checked first, then each part is inflated into nothing
+/// and counted, so a part that lies about its size is caught too.
+fn check_inflated(raw: &[u8], path: &str, limits: &InputLimits) -> Result<(), IngestError> {
+    let mut zip = ::zip::ZipArchive::new(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
+    let mut declared = 0u64;
+    for i in 0..zip.len() {
+        let part = zip.by_index_raw(i).map_err(|e| corrupt(path, "XLSX", e))?;
+        declared = declared.saturating_add(part.size());
+    }
+    limits.check_bytes(path, declared)?;
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let part = zip.by_index(i).map_err(|e| corrupt(path, "XLSX", e))?;
+        let left = limits.input_bytes().saturating_sub(total).saturating_add(1);
+        total += std::io::copy(&mut std::io::Read::take(part, left), &mut std::io::sink())
+            .map_err(|e| corrupt(path, "XLSX", e))?;
+        limits.check_bytes(path, total)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
+    let limits = &opts.limits;
+    check_inflated(raw, path, limits)?;
     let mut book: Xlsx<_> =
         open_workbook_from_rs(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
     let sheets = book.sheet_names();
@@ -31,8 +57,9 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
                 .ok_or_else(|| IngestError::Sheet {
                     path: path.into(),
                     detail: format!(
-                        "no sheet named `{name}`; sheets are: {}; pass one with --sheet",
-                        sheets.join(", ")
+                        "no sheet named `{}`; sheets are: {}; pass one with --sheet",
+                        crate::bounded::value(name, crate::bounded::MAX_VALUE),
+                        crate::bounded::list(&sheets)
                     ),
                 })?
         }
@@ -59,11 +86,17 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
             }
             _ => {}
         }
+        // The column comes from the cell reference: checked before the header grows to it.
+        limits.check_columns(path, u64::from(col) + 1, Some(XLSX_MAX_COLUMNS))?;
         let col = col as usize;
         if header.len() <= col {
             header.resize(col + 1, String::new());
         }
-        header[col] = text_of(cell.get_value()).unwrap_or_default();
+        let name = text_of(cell.get_value()).unwrap_or_default();
+        limits.check_field(path, name.len(), || {
+            format!(" (header, column {})", col + 1)
+        })?;
+        header[col] = name;
     }
     if header_row.is_none() {
         return Err(IngestError::Empty { path: path.into() });
@@ -88,7 +121,8 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
     let mut handle = |cell: calamine::Cell<DataRef<'_>>,
                       current: &mut Vec<Cell>,
                       data: &mut Vec<Vec<Cell>>,
-                      rows: &mut usize| {
+                      rows: &mut usize|
+     -> Result<(), IngestError> {
         let (row, col) = cell.get_position();
         if current_row != Some(row) {
             if current_row.is_some() {
@@ -96,16 +130,24 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
             }
             current_row = Some(row);
             *rows += 1;
+            limits.check_rows(path, *rows as u64, Some(XLSX_MAX_ROWS))?;
         }
         if let Some(&Some(slot)) = by_col.get(col as usize) {
-            current[slot] = convert(cell.get_value());
+            let value = convert(cell.get_value());
+            if let Cell::Text(t) = &value {
+                limits.check_field(path, t.len(), || {
+                    format!(" (row {rows}, column `{}`)", roles[slot].key())
+                })?;
+            }
+            current[slot] = value;
         }
+        Ok(())
     };
     if let Some(cell) = pending {
-        handle(cell, &mut current, &mut data, &mut rows);
+        handle(cell, &mut current, &mut data, &mut rows)?;
     }
     while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
-        handle(cell, &mut current, &mut data, &mut rows);
+        handle(cell, &mut current, &mut data, &mut rows)?;
     }
     if rows > 0 {
         flush(&mut current, &mut data);

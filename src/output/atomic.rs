@@ -5,6 +5,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+/// Results are written 0600 instead of 0644 once set (the service's data folder).
+static PRIVATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, every file written is readable by its owner only.
+pub fn keep_files_private() {
+    PRIVATE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 use tempfile::NamedTempFile;
 
 pub struct AtomicDir {
@@ -38,12 +46,18 @@ impl AtomicDir {
             .suffix(".tmp")
             .tempfile_in(&folder)
             .with_context(|| format!("cannot write to {}", folder.display()))?;
-        // Temporary files are private (0600); results are ordinary files.
+        // Temporary files are private (0600); results are ordinary files, unless the
+        // process keeps its files private (the service).
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            let mode = if PRIVATE.load(std::sync::atomic::Ordering::Relaxed) {
+                0o600
+            } else {
+                0o644
+            };
             tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .set_permissions(std::fs::Permissions::from_mode(mode))
                 .with_context(|| format!("cannot write to {}", self.dir.display()))?;
         }
         tmp.write_all(bytes)

@@ -2,6 +2,7 @@
 //! `--out DIR` (clusters.json beside the report files), all written whole or not at all.
 
 mod atomic;
+pub mod csv_cell;
 mod document;
 pub mod table;
 
@@ -9,7 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use atomic::{AtomicDir, write_file, write_files};
+pub use atomic::{AtomicDir, keep_files_private, write_file, write_files};
+pub use csv_cell::CsvWriter;
 pub use document::{ClustersDocument, SCHEMA_VERSION};
 
 use crate::pipeline::SegmentRun;

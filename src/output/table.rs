@@ -143,8 +143,8 @@ pub fn render(run: &SegmentRun) -> String {
 }
 
 pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut w = crate::output::CsvWriter::new();
+    w.write([
         "id",
         "size",
         "share",
@@ -162,7 +162,7 @@ pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
     ])?;
     for c in &run.segmentation.clusters {
         let f = |v: f64| format!("{v:.4}");
-        w.write_record([
+        w.write([
             c.id.to_string(),
             c.size.to_string(),
             f(c.share),
@@ -179,7 +179,7 @@ pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
             f(c.centroid.monetary),
         ])?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    Ok(String::from_utf8(w.finish()?)?)
 }
 
 #[cfg(test)]

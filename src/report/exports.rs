@@ -30,12 +30,12 @@ pub fn slug(name: &str) -> String {
 }
 
 fn write_rows(run: &SegmentRun, names: &[String], only: Option<usize>) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = crate::output::CsvWriter::new();
     let mut header = HEADER.to_vec();
     if run.emails.is_some() {
         header.push("email");
     }
-    w.write_record(&header)?;
+    w.write(&header)?;
     let r = &run.rfm;
     for i in 0..r.len() {
         let c = run.segmentation.labels[i];
@@ -53,9 +53,9 @@ fn write_rows(run: &SegmentRun, names: &[String], only: Option<usize>) -> Result
         if let Some(e) = &run.emails {
             row.push(e[i].clone());
         }
-        w.write_record(&row)?;
+        w.write(&row)?;
     }
-    Ok(w.into_inner()?)
+    w.finish()
 }
 
 /// `customers.csv`: every kept customer with segment, cluster, R, F and M.

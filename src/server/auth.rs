@@ -1,7 +1,12 @@
 //! The token: checked on every page and API call when set (bearer header, or the cookie the
 //! sign-in form sets); secrets in URLs are refused whether or not a token is set.
 
-use axum::extract::{Form, Request, State};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,6 +14,117 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use super::{ApiError, Shared};
 
 const COOKIE: &str = "rfm_agent_token";
+
+/// Shortest token accepted for a service reachable beyond this machine.
+pub const MIN_TOKEN: usize = 16;
+
+/// The token as given (`--token`, `RFM_AGENT_TOKEN`), refused when empty or blank: an unset
+/// shell variable must not turn authentication off.
+pub fn checked_token(token: Option<String>) -> anyhow::Result<Option<String>> {
+    match token {
+        Some(t) if t.trim().is_empty() => anyhow::bail!(
+            "the service token is empty (RFM_AGENT_TOKEN or --token set to nothing, perhaps an \
+             unset shell variable); set a token of at least {MIN_TOKEN} characters, e.g. \
+             `export RFM_AGENT_TOKEN=$(openssl rand -hex 16)`, or leave it out to serve this \
+             machine only"
+        ),
+        other => Ok(other),
+    }
+}
+
+/// Listening beyond loopback needs a token of at least [`MIN_TOKEN`] characters.
+pub fn check_bind(bind: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    if bind.ip().is_loopback() {
+        return Ok(());
+    }
+    match token {
+        None => anyhow::bail!(
+            "--bind {bind} listens beyond this machine: set a token with RFM_AGENT_TOKEN"
+        ),
+        Some(t) if t.trim().chars().count() < MIN_TOKEN => anyhow::bail!(
+            "--bind {bind} listens beyond this machine: the token must have at least \
+             {MIN_TOKEN} characters (e.g. `openssl rand -hex 16`)"
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Failed sign-ins (a wrong token by form, bearer header or cookie) per client address in
+/// the current minute; beyond the setting, 429 until the minute is over.
+pub struct Attempts {
+    per_minute: u32,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// Addresses remembered at most; older entries are forgotten first.
+const MAX_TRACKED: usize = 4096;
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Attempts {
+    pub fn new(per_minute: u32) -> Attempts {
+        Attempts {
+            per_minute: per_minute.max(1),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds to wait when `ip` has used up its attempts.
+    fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, n) = seen.get(&ip)?;
+        let left = WINDOW.checked_sub(start.elapsed())?;
+        (*n >= self.per_minute).then(|| left.as_secs().max(1))
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_TRACKED {
+            seen.retain(|_, (start, _)| start.elapsed() < WINDOW);
+            if seen.len() >= MAX_TRACKED {
+                seen.clear();
+            }
+        }
+        let entry = seen.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+/// The client's address (set by the listener; unspecified in in-process tests).
+fn ip_of(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    ip_of(req.extensions())
+}
+
+/// The client's address as an extractor.
+pub struct ClientIp(IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(ip_of(&parts.extensions)))
+    }
+}
+
+fn presents_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains(COOKIE))
+}
 
 /// Query parameters that would carry a secret into logs and browser history.
 const SECRET_PARAMS: [&str; 8] = [
@@ -73,15 +189,17 @@ pub async fn same_origin_only(State(s): State<Shared>, req: Request, next: Next)
         return next.run(req).await;
     }
     let headers = req.headers();
+    // HTTP/2 names the host in the URI (`:authority`), not in a Host header.
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("");
     if !host.is_empty() && !is_loopback_name(host_of(host)) {
         return ApiError::Forbidden(format!(
             "this service answers only on this machine (localhost), not as `{}`; to serve \
              other names or addresses, start it with a token",
-            host_of(host)
+            crate::bounded::value(host_of(host), crate::bounded::MAX_VALUE)
         ))
         .into_response();
     }
@@ -90,8 +208,9 @@ pub async fn same_origin_only(State(s): State<Shared>, req: Request, next: Next)
         let authority = origin.split("://").nth(1).unwrap_or("");
         if authority.is_empty() || !authority.eq_ignore_ascii_case(host) {
             return ApiError::Forbidden(format!(
-                "a request from the page `{origin}` cannot change anything here; use the \
-                 service's own dashboard or call the API directly"
+                "a request from the page `{}` cannot change anything here; use the \
+                 service's own dashboard or call the API directly",
+                crate::bounded::value(origin, crate::bounded::MAX_VALUE)
             ))
             .into_response();
         }
@@ -133,8 +252,15 @@ pub async fn require_token(State(s): State<Shared>, req: Request, next: Next) ->
     let Some(token) = &s.token else {
         return next.run(req).await;
     };
+    let ip = client_ip(&req);
+    if let Some(wait) = s.attempts.blocked(ip) {
+        return ApiError::TooManyAttempts(wait).into_response();
+    }
     if authorised(token, req.headers()) {
         return next.run(req).await;
+    }
+    if presents_credentials(req.headers()) {
+        s.attempts.failed(ip);
     }
     if req.uri().path() == "/" {
         return sign_in_page(StatusCode::UNAUTHORIZED, "");
@@ -153,13 +279,30 @@ fn sign_in_page(status: StatusCode, message: &'static str) -> Response {
     (status, Html(page)).into_response()
 }
 
+/// Largest sign-in form read.
+pub const SIGN_IN_BODY: usize = 4096;
+
 #[derive(serde::Deserialize)]
 pub struct SignIn {
     token: String,
 }
 
-/// `POST /sign-in`: the form's token, checked, becomes an HttpOnly cookie.
-pub async fn sign_in(State(s): State<Shared>, Form(form): Form<SignIn>) -> Response {
+/// `POST /sign-in`: the form's token, checked, becomes an HttpOnly cookie. The form is
+/// small (its route has a body limit of [`SIGN_IN_BODY`]) and failures are rate-limited.
+pub async fn sign_in(
+    State(s): State<Shared>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<SignIn>,
+) -> Response {
+    if let Some(wait) = s.attempts.blocked(ip) {
+        return ApiError::TooManyAttempts(wait).into_response();
+    }
+    if s.token
+        .as_ref()
+        .is_some_and(|t| !same(form.token.trim().as_bytes(), t.as_bytes()))
+    {
+        s.attempts.failed(ip);
+    }
     match &s.token {
         Some(token) if same(form.token.trim().as_bytes(), token.as_bytes()) => {
             let cookie = format!(

@@ -27,6 +27,10 @@ pub enum ApiError {
     TooLarge(u64),
     #[error("internal error: {0}; the service log has details")]
     Internal(String),
+    #[error(
+        "too many failed sign-ins from this address; try again in {0} s (setting [server] sign_in_attempts_per_minute)"
+    )]
+    TooManyAttempts(u64),
 }
 
 impl ApiError {
@@ -40,6 +44,7 @@ impl ApiError {
             ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -51,17 +56,57 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (
-            self.status(),
-            axum::Json(json!({"error": self.to_string()})),
-        )
-            .into_response();
-        if matches!(self, ApiError::Busy { .. }) {
+        let mut resp = json_error(self.status(), &self.to_string());
+        let wait = match self {
+            ApiError::Busy { .. } => Some(10),
+            ApiError::TooManyAttempts(s) => Some(s),
+            _ => None,
+        };
+        if let Some(wait) = wait {
             resp.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("10"));
+                .insert("retry-after", axum::http::HeaderValue::from(wait));
         }
         resp
     }
+}
+
+/// `{"error": message}` with `status`; the message is cut to about 2 KB.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    let message = crate::bounded::message(message);
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Error answers that are not JSON yet (axum's own rejections: malformed multipart or
+/// JSON, wrong media type, unknown method, body over the limit) become
+/// `{"error": their text}`, so that every error the API gives has one shape.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let kind = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if status.as_u16() < 400
+        || kind.starts_with("application/json")
+        || kind.starts_with("text/html")
+    {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        t => t.to_string(),
+    };
+    let mut out = json_error(status, &message);
+    for name in [axum::http::header::RETRY_AFTER, axum::http::header::ALLOW] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 impl From<rusqlite::Error> for ApiError {

@@ -1,5 +1,10 @@
-//! Listening: binds, prints the address, serves until SIGINT or SIGTERM, then stops cleanly
-//! (a second signal ends the process at once).
+//! Listening: binds, prints the address, serves HTTP/1.1 until SIGINT or SIGTERM, then stops
+//! cleanly (a second signal ends the process at once).
+//!
+//! Connections are served here rather than by `axum::serve` for the limits it does not
+//! offer: a connection limit, a time limit for a request's headers (which also closes
+//! connections idle between requests), and HTTP/1.1 only, so that every request carries
+//! the `Host` header the loopback check reads.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,9 +12,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use signal_hook::consts::{SIGINT, SIGTERM};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use super::{AppState, app};
+use crate::settings::ServerSettings;
+
+/// Longest wait for requests in flight once the service is asked to stop.
+const DRAIN: Duration = Duration::from_secs(30);
 
 pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
     let state = Arc::new(state);
@@ -23,7 +42,7 @@ pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
     }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     let signal_handle = signals.handle();
-    let (tx, rx) = tokio::sync::oneshot::channel::<i32>();
+    let (tx, rx) = oneshot::channel::<i32>();
     let flag = stopping.clone();
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
@@ -32,19 +51,15 @@ pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
         }
     });
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(bind)
+        let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         eprintln!(
             "rfm-agent service on http://{}  (open it in a browser for the dashboard; Ctrl-C stops)",
             listener.local_addr()?
         );
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .context("the service stopped with an error")
+        accept(listener, app(state.clone()), &state.settings.server, rx).await;
+        anyhow::Ok(())
     })?;
     signal_handle.close();
     // Runs still computing cannot finish without the process; say so in their status now
@@ -62,4 +77,65 @@ pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Accepts connections, at most `max_connections` at once, until `stop`; then lets requests
+/// in flight finish (up to [`DRAIN`]).
+async fn accept(
+    listener: TcpListener,
+    router: Router,
+    limits: &ServerSettings,
+    mut stop: oneshot::Receiver<i32>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let header_timeout = Duration::from_secs(limits.header_timeout_secs.max(1));
+    let (closing, closed) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let mut closed = closed.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = closed.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing.send(true);
+    let _ = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod dashboard;
+mod datadir;
 mod error;
 mod linger;
 mod listen;
@@ -21,6 +22,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
 
+pub use auth::{check_bind, checked_token};
 pub use error::ApiError;
 pub use listen::serve;
 use store::Store;
@@ -37,6 +39,12 @@ pub struct AppState {
     pub token: Option<String>,
     /// At most `[server] max_running` runs compute at once.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Runs queued or computing, each with the flag that stops it (DELETE, time limit).
+    active: std::sync::Mutex<std::collections::HashMap<String, Arc<worker::RunStop>>>,
+    /// Failed sign-ins per client address.
+    attempts: auth::Attempts,
+    /// Held while the service runs: one service per data folder.
+    _lock: datadir::Lock,
 }
 
 impl AppState {
@@ -48,16 +56,11 @@ impl AppState {
         token: Option<String>,
     ) -> anyhow::Result<AppState> {
         use anyhow::Context;
-        let fresh = !data_dir.exists();
-        std::fs::create_dir_all(data_dir.join("runs"))
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
-        // Uploads hold customer data: a new data folder is readable by its owner only.
-        #[cfg(unix)]
-        if fresh {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict {}", data_dir.display()))?;
-        }
+        let token = auth::checked_token(token)?;
+        // Uploads hold customer data: the folder is its owner's only, and so is every file
+        // the service creates in it.
+        datadir::make_private(data_dir)?;
+        let lock = datadir::Lock::take(data_dir)?;
         // Uploads a stopped process left half-received.
         if let Ok(entries) = std::fs::read_dir(data_dir.join("runs")) {
             for e in entries.flatten() {
@@ -74,10 +77,41 @@ impl AppState {
         Ok(AppState {
             data_dir: data_dir.to_path_buf(),
             store,
+            attempts: auth::Attempts::new(settings.server.sign_in_attempts_per_minute),
             settings,
-            token: token.filter(|t| !t.is_empty()),
+            token,
             slots,
+            active: Default::default(),
+            _lock: lock,
         })
+    }
+
+    /// The stop handle of a run about to be queued.
+    fn register(&self, id: &str) -> Arc<worker::RunStop> {
+        let stop = Arc::new(worker::RunStop::default());
+        self.active_runs().insert(id.to_string(), stop.clone());
+        stop
+    }
+
+    fn unregister(&self, id: &str) {
+        self.active_runs().remove(id);
+    }
+
+    /// Asks a queued or computing run to stop; false when it is neither.
+    fn stop(&self, id: &str) -> bool {
+        match self.active_runs().get(id) {
+            Some(stop) => {
+                stop.request();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn active_runs(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<worker::RunStop>>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn max_upload_bytes(&self) -> usize {
@@ -118,7 +152,10 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/config", get(dashboard::config))
         .route("/v1/runs", get(runs::list).post(runs::create))
         .route("/v1/runs/{id}", get(runs::get).delete(runs::delete))
-        .route("/v1/runs/{id}/campaigns", post(runs::campaigns))
+        .route(
+            "/v1/runs/{id}/campaigns",
+            post(runs::campaigns).layer(DefaultBodyLimit::max(runs::CAMPAIGNS_BODY)),
+        )
         .route("/v1/runs/{id}/files/{*path}", get(runs::file))
         .route("/v1/compare", get(runs::compare))
         .route_layer(middleware::from_fn_with_state(
@@ -129,7 +166,10 @@ pub fn app(state: Shared) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(runs::readyz))
         .route("/assets/{name}", get(dashboard::asset))
-        .route("/sign-in", post(auth::sign_in))
+        .route(
+            "/sign-in",
+            post(auth::sign_in).layer(DefaultBodyLimit::max(auth::SIGN_IN_BODY)),
+        )
         .route("/sign-out", post(auth::sign_out))
         .merge(protected)
         .fallback(|| async {
@@ -141,6 +181,7 @@ pub fn app(state: Shared) -> Router {
             auth::same_origin_only,
         ))
         .layer(middleware::from_fn(auth::refuse_secrets_in_url))
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::map_response(
             |mut r: axum::response::Response| async move {
@@ -153,6 +194,9 @@ pub fn app(state: Shared) -> Router {
                 r
             },
         ))
-        .layer(middleware::from_fn(linger::lingering_close))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            linger::lingering_close,
+        ))
         .with_state(state)
 }

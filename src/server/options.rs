@@ -9,9 +9,25 @@ use crate::settings::{Backend, KChoice, Settings};
 /// The options a run accepts, with what each takes (also in the OpenAPI document).
 pub const NAMES: [&str; 6] = ["k", "frequency", "snapshot", "columns", "llm", "sample"];
 
+/// Longest option name and value taken (and echoed in messages).
+pub const MAX_NAME: usize = 64;
+pub const MAX_VALUE: usize = 4096;
+
 /// Checks every option and applies it to `settings`. Messages name the option and the fix.
 pub fn apply(settings: &mut Settings, options: &Map<String, Value>) -> Result<(), String> {
     for (name, value) in options {
+        if name.len() > MAX_NAME {
+            return Err(format!(
+                "an option name of {} bytes is too long; the options are {}",
+                name.len(),
+                NAMES.join(", ")
+            ));
+        }
+        if value.as_str().is_some_and(|v| v.len() > MAX_VALUE) {
+            return Err(format!(
+                "the option `{name}` is longer than {MAX_VALUE} bytes; send a shorter value"
+            ));
+        }
         let text = match value {
             Value::String(s) => s.trim().to_string(),
             Value::Number(n) => n.to_string(),

@@ -32,6 +32,10 @@ fn new_id() -> String {
     format!("{:016x}", rand::thread_rng().r#gen::<u64>())
 }
 
+/// Longest form field name, option value and upload file name accepted (and echoed).
+use options::{MAX_NAME as MAX_OPTION_NAME, MAX_VALUE as MAX_OPTION_VALUE};
+const MAX_FILE_NAME: usize = 255;
+
 fn busy(s: &Shared) -> ApiError {
     ApiError::Busy {
         running: s.settings.server.max_running.max(1),
@@ -85,8 +89,21 @@ pub async fn create(
     let mut opts = Map::new();
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or("").to_string();
+        if name.len() > MAX_OPTION_NAME {
+            return Err(ApiError::BadRequest(format!(
+                "a form field name of {} bytes is too long; the fields are file, sample and the run options",
+                name.len()
+            )));
+        }
         if name == "file" {
             let client_name = field.file_name().unwrap_or("").to_string();
+            if client_name.len() > MAX_FILE_NAME {
+                return Err(ApiError::BadRequest(format!(
+                    "the file name `{}` has {} bytes, over {MAX_FILE_NAME}; rename the file",
+                    crate::bounded::value(&client_name, crate::bounded::MAX_VALUE),
+                    client_name.len()
+                )));
+            }
             let tmp = tempfile::Builder::new()
                 .prefix(".upload-")
                 .tempfile_in(s.data_dir.join("runs"))?
@@ -103,7 +120,18 @@ pub async fn create(
             }
             file = Some((client_name, tmp, size));
         } else {
-            let value = field.text().await.map_err(form_error)?;
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                value.extend_from_slice(&chunk);
+                if value.len() > MAX_OPTION_VALUE {
+                    return Err(ApiError::BadRequest(format!(
+                        "the option `{name}` is longer than {MAX_OPTION_VALUE} bytes; send a shorter value"
+                    )));
+                }
+            }
+            let value = String::from_utf8(value).map_err(|_| {
+                ApiError::BadRequest(format!("the option `{name}` is not UTF-8 text"))
+            })?;
             opts.insert(name, Value::String(value));
         }
     }
@@ -252,17 +280,15 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     valid_id(&id)?;
-    match s.store.get(&id)? {
-        None => return Err(ApiError::NotFound(format!("no run `{id}`"))),
-        Some(r) if r.status == "queued" || r.status == "running" => {
-            return Err(ApiError::Conflict(format!(
-                "run `{id}` is still {}; delete it once it has finished",
-                r.status
-            )));
-        }
-        Some(_) => {}
+    if s.store.get(&id)?.is_none() {
+        return Err(ApiError::NotFound(format!("no run `{id}`")));
     }
     s.store.delete(&id)?;
+    // A queued or computing run stops at its next step; its worker removes the folder
+    // once nothing writes to it any more.
+    if s.stop(&id) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let dir = run_dir(&s.data_dir, &id);
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
@@ -326,6 +352,9 @@ pub async fn file(
     Ok(resp)
 }
 
+/// Largest campaigns-rerun request: two template files of at most 256 KB each.
+pub const CAMPAIGNS_BODY: usize = 1 << 20;
+
 /// `POST /v1/runs/{id}/campaigns`: `{"llm": …, "segments_toml": …, "llm_toml": …}`.
 pub async fn campaigns(
     State(s): State<Shared>,
@@ -339,7 +368,7 @@ pub async fn campaigns(
         .get(&id)?
         .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
     let mut opts = run.options.as_object().cloned().unwrap_or_default();
-    let mut prompts: Vec<(&str, String)> = Vec::new();
+    let mut prompts: Vec<(&'static str, String)> = Vec::new();
     for (name, value) in &body {
         match name.as_str() {
             "llm" => {
@@ -358,7 +387,8 @@ pub async fn campaigns(
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown field `{other}`; send `llm`, `segments_toml` and/or `llm_toml`"
+                    "unknown field `{}`; send `llm`, `segments_toml` and/or `llm_toml`",
+                    crate::bounded::value(other, crate::bounded::MAX_VALUE)
                 )));
             }
         }
@@ -367,7 +397,18 @@ pub async fn campaigns(
     options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
     let dir = run_dir(&s.data_dir, &id);
     if !prompts.is_empty() {
-        check_prompts(&dir, &prompts)?;
+        if !s.settings.server.allow_custom_templates {
+            return Err(ApiError::Forbidden(
+                "this service does not take templates from API clients; its operator can \
+                 allow them with [server] allow_custom_templates = true"
+                    .into(),
+            ));
+        }
+        let dir = dir.clone();
+        let files = prompts.clone();
+        tokio::task::spawn_blocking(move || check_prompts(&dir, &files))
+            .await
+            .map_err(ApiError::internal)??;
     }
     match s.store.requeue(&id, &Value::Object(opts), s.max_active())? {
         Requeue::Queued => {}

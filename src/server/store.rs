@@ -129,6 +129,7 @@ impl Store {
         progress: &str,
         error: Option<&str>,
     ) -> rusqlite::Result<()> {
+        let error = error.map(crate::bounded::message);
         self.db.lock().unwrap().execute(
             "UPDATE runs SET status = ?2, progress = ?3, error = ?4, updated = ?5, percent = CASE WHEN ?2 = 'done' THEN 100 ELSE percent END WHERE id = ?1",
             params![id, status, progress, error, now()],

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use anyhow::Result;
 
 use super::Shared;
@@ -23,33 +26,90 @@ pub fn run_dir(data_dir: &Path, id: &str) -> PathBuf {
     data_dir.join("runs").join(id)
 }
 
-/// Starts the job once a slot is free; returns at once.
+/// Starts the job once a slot is free; returns at once. The run stops at its next step
+/// when DELETE or `[server] run_timeout_secs` sets its flag; on the time limit it is
+/// failed with that reason and its slot freed at once.
 pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
+    let stop = state.register(&id);
     tokio::spawn(async move {
-        let Ok(_permit) = state.slots.clone().acquire_owned().await else {
+        let Ok(permit) = state.slots.clone().acquire_owned().await else {
             return;
         };
+        if stop.requested() {
+            finish_deleted(&state, &id);
+            return;
+        }
         let first = match job {
             Job::Full => "reading the file",
             Job::Campaigns => "segmenting again",
         };
         let _ = state.store.progress(&id, "running", first, 2);
-        let (st, run_id) = (state.clone(), id.clone());
+        let (st, run_id, flag) = (state.clone(), id.clone(), stop.flag.clone());
         let upload = settings.input.path.clone();
-        let outcome = tokio::task::spawn_blocking(move || execute(&st, &run_id, &settings))
-            .await
-            .unwrap_or_else(|e| Err(anyhow::anyhow!("the run stopped unexpectedly: {e}")));
-        let _ = match outcome {
-            Ok(()) => state.store.set_status(&id, "done", "finished", None),
-            Err(e) => {
+        let limit = Duration::from_secs(settings.server.run_timeout_secs.max(1));
+        let mut task = tokio::task::spawn_blocking(move || {
+            let _stop = crate::progress::stop_on(flag);
+            execute(&st, &run_id, &settings)
+        });
+        // The slot is freed as soon as the run is over, stopped or out of time; a stopped
+        // computation ends at its next step, in the background.
+        let outcome = tokio::select! {
+            joined = &mut task => Some(joined
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the run stopped unexpectedly: {e}")))),
+            _ = tokio::time::sleep(limit) => Some(Err(anyhow::anyhow!(
+                "the run took longer than {} s and was stopped (setting [server] run_timeout_secs)",
+                limit.as_secs()
+            ))),
+            _ = stop.wake.notified() => None,
+        };
+        stop.flag.store(true, Ordering::Relaxed);
+        drop(permit);
+        state.unregister(&id);
+        let deleted = state.store.get(&id).ok().flatten().is_none();
+        match outcome {
+            _ if deleted => {
+                let _ = task.await;
+                finish_deleted(&state, &id);
+            }
+            Some(Ok(())) => {
+                let _ = state.store.set_status(&id, "done", "finished", None);
+            }
+            Some(Err(e)) => {
                 let message = plain_error(&e, &state.data_dir, &id, &upload);
                 tracing::warn!(run = %id, "run failed: {message}");
-                state
+                let _ = state
                     .store
-                    .set_status(&id, "failed", "stopped", Some(&message))
+                    .set_status(&id, "failed", "stopped", Some(&message));
             }
-        };
+            None => {}
+        }
     });
+}
+
+/// How a queued or computing run is told to stop (DELETE, the time limit).
+#[derive(Default)]
+pub struct RunStop {
+    /// Read by the computation at each step.
+    pub flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes the run's worker.
+    pub wake: tokio::sync::Notify,
+}
+
+impl RunStop {
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    fn requested(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+/// A run deleted while queued or computing: its folder goes once nothing writes to it.
+fn finish_deleted(state: &Shared, id: &str) {
+    state.unregister(id);
+    let _ = std::fs::remove_dir_all(run_dir(&state.data_dir, id));
 }
 
 /// The error chain in words, with the service's own paths taken out: `upload` (the stored
@@ -67,6 +127,10 @@ fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str, upload: &str) -> St
             "Map yours under \"Column names\" (API option `columns`): ",
         )
         .replace("; pass --delimiter", "; save it as a comma-separated CSV")
+        .replace(
+            "in the settings (or the environment variable",
+            "in the service's settings (or its environment variable",
+        )
 }
 
 fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
@@ -91,6 +155,7 @@ fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
     .with_currency(&settings.output.currency)
     .with_frequency(settings.rfm.frequency);
     let (run, doc) = crate::agent::run::run(settings, &prompts, None, None)?;
+    crate::progress::checkpoint()?;
     let _ = state
         .store
         .progress(id, "running", "drawing charts and writing the report", 80);

@@ -6,6 +6,8 @@ mod batch;
 mod browser;
 mod common;
 mod formats;
+mod fuzz;
+mod hostile;
 mod llm;
 mod llm_server;
 mod options;

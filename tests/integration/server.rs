@@ -508,8 +508,10 @@ async fn without_a_token_other_sites_cannot_drive_the_service() {
     );
     let r = call(&s, post("http://127.0.0.1:8080")).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    // With a token the token decides, whatever the name.
-    let s = state_with(dir.path(), Some("tok"), Settings::default());
+    // With a token the token decides, whatever the name (another data folder: this one is
+    // held by the service above).
+    let other = tempfile::tempdir().unwrap();
+    let s = state_with(other.path(), Some("tok"), Settings::default());
     let r = call(
         &s,
         with(
@@ -613,15 +615,21 @@ async fn uploads_are_limited_and_runs_queue_then_get_429() {
             .unwrap()
             .contains("waiting")
     );
-    // A run in progress cannot be deleted or rerun.
+    // A queued run can be deleted: it never runs (and a computing one is stopped, see
+    // hostile.rs); a run in progress cannot be rerun.
     let r = call(
         &s,
-        Request::delete(format!("/v1/runs/{first}"))
+        Request::delete(format!("/v1/runs/{second}"))
             .body(Body::empty())
             .unwrap(),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&s, get(&format!("/v1/runs/{second}"))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let second = start(&s, &[("sample", None, b"true")]).await;
     let r = call(
         &s,
         post_json(
@@ -648,7 +656,9 @@ async fn uploads_are_limited_and_runs_queue_then_get_429() {
 #[tokio::test(flavor = "multi_thread")]
 async fn campaigns_rerun_with_other_prompts_keeps_the_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let s = state(dir.path());
+    let mut settings = Settings::default();
+    settings.server.allow_custom_templates = true;
+    let s = state_with(dir.path(), None, settings);
     let id = start(&s, &[("sample", None, b"true"), ("k", None, b"4")]).await;
     let (before, _) = wait_done(&s, &id).await;
     let sizes = |d: &Value| -> Vec<u64> {

@@ -423,7 +423,7 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
     // Wait until it is waiting on the LLM, then stop the service hard.
     api.wait_for_llm(&stuck).await;
     // Meanwhile the one slot is taken and no queue is allowed: 429; a running run cannot be
-    // deleted: 409.
+    // rerun: 409.
     let (status, v) = api.upload(&[("sample", None, b"true")]).await;
     assert_eq!(
         status,
@@ -432,7 +432,11 @@ async fn a_restart_keeps_finished_runs_and_fails_interrupted_ones() {
         api.json("/v1/runs").await
     );
     let r = api
-        .req(reqwest::Method::DELETE, &format!("/v1/runs/{stuck}"))
+        .req(
+            reqwest::Method::POST,
+            &format!("/v1/runs/{stuck}/campaigns"),
+        )
+        .json(&serde_json::json!({"llm": "rules"}))
         .send()
         .await
         .unwrap();

@@ -1,0 +1,134 @@
+"""Uploads each class of hostile input to a release `rfm-agent serve` with default settings
+and prints the service's peak resident memory (VmHWM, reset before each case through
+/proc/PID/clear_refs) and what the service answered. Inputs are built in a temporary folder.
+"""
+import gzip, io, json, os, subprocess, sys, tempfile, time, urllib.request, uuid, zipfile
+
+BIN = sys.argv[1]
+TOKEN = "bench-hostile-token-0123456789abcdef"
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+def xlsx(path, sheet_rows, extra=()):
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<?xml version="1.0"?><workbook {ns} xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
+            f.write(f'<?xml version="1.0"?><worksheet {ns}><sheetData>'.encode())
+            for chunk in sheet_rows():
+                f.write(chunk.encode())
+            f.write(b"</sheetData></worksheet>")
+        for name, data in extra:
+            z.writestr(name, data)
+
+def header_row():
+    cells = "".join(f'<c r="{c}1" t="inlineStr"><is><t>{h}</t></is></c>' for c, h in zip("ABCDEFGH", HEADER.strip().split(",")))
+    return f'<row r="1">{cells}</row>'
+
+def build(tmp):
+    cases = []
+    p = os.path.join(tmp, "bomb.csv.gz")  # gzip inflating to 2 GiB
+    line = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom\n"
+    with gzip.open(p, "wb", compresslevel=9) as f:
+        f.write(HEADER.encode())
+        block = (line * 10000).encode()
+        for _ in range((2 << 30) // len(block) + 1):
+            f.write(block)
+    cases.append(("gzip inflating to 2 GiB", p, None))
+    import polars as pl
+    p = os.path.join(tmp, "rows.parquet")  # tens of millions of rows, a few hundred KB
+    n = 30_000_000
+    pl.DataFrame({"InvoiceNo": ["536365"], "StockCode": ["85123A"], "Description": ["X"], "Quantity": [6], "InvoiceDate": ["2010-12-01 08:26:00"], "UnitPrice": [2.55], "CustomerID": [17850.0], "Country": ["UK"]}).select(pl.all().repeat_by(n).explode()).write_parquet(p, compression="zstd", row_group_size=4_000_000)
+    cases.append((f"Parquet, {n:,} rows", p, None))
+    p = os.path.join(tmp, "dims.xlsx")  # a cell reference at column ~4 billion
+    xlsx(p, lambda: iter([header_row() + '<row r="2"><c r="LXQEASV2" t="inlineStr"><is><t>x</t></is></c></row>']))
+    cases.append(("XLSX, cell at column LXQEASV", p, None))
+    p = os.path.join(tmp, "rows.xlsx")  # 10 M rows
+    def tall():
+        yield header_row()
+        for start in range(2, 10_000_002, 100_000):
+            yield "".join(f'<row r="{r}"><c r="A{r}"><v>1</v></c></row>' for r in range(start, start + 100_000))
+    xlsx(p, tall)
+    cases.append(("XLSX, 10,000,000 rows", p, None))
+    return cases
+
+def request(base, method, path, body=None, ctype=None):
+    req = urllib.request.Request(base + path, data=body, method=method, headers={"Authorization": f"Bearer {TOKEN}"})
+    if ctype:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+def upload(base, path, name):
+    boundary = uuid.uuid4().hex
+    with open(path, "rb") as f:
+        data = f.read()
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n').encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return request(base, "POST", "/v1/runs", body, f"multipart/form-data; boundary={boundary}")
+
+def wait(base, rid):
+    while True:
+        status, v = request(base, "GET", f"/v1/runs/{rid}")
+        if v["run"]["status"] in ("done", "failed"):
+            return v["run"]
+        time.sleep(0.2)
+
+def peak_kib(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmHWM:"):
+            return int(l.split()[1])
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        print("building the inputs ...", file=sys.stderr)
+        cases = build(tmp)
+        data = os.path.join(tmp, "data")
+        env = dict(os.environ, RFM_AGENT_TOKEN=TOKEN, RFM_AGENT__SERVER__ALLOW_CUSTOM_TEMPLATES="true")
+        svc = subprocess.Popen([BIN, "serve", "--bind", "127.0.0.1:0", "--data-dir", data], env=env, stderr=subprocess.PIPE, text=True)
+        line = svc.stderr.readline()
+        base = line.split()[3]
+        print(f"| upload | size | answer | peak RSS |\n|---|---:|---|---:|")
+        def measure(what, size, action):
+            open(f"/proc/{svc.pid}/clear_refs", "w").write("5")
+            started = time.time()
+            answer = action()
+            print(f"| {what} | {size} | {answer[:110]} | {peak_kib(svc.pid) / 1024:.0f} MB |  ({time.time() - started:.1f} s)", flush=True)
+        for what, path, _ in cases:
+            name = os.path.basename(path)
+            def act(path=path, name=name):
+                status, v = upload(base, path, name)
+                if status != 202:
+                    return f"{status}: {v}"
+                run = wait(base, v["id"])
+                return f'{run["status"]}: {run.get("error") or ""}'
+            measure(what, f"{os.path.getsize(path) / 1e6:.1f} MB", act)
+        # Templates: a finished run, then its campaigns rewritten with hostile templates.
+        status, v = request(base, "POST", "/v1/runs", *multipart_sample())
+        rid = v["id"]; wait(base, rid)
+        segments = open(os.path.join(os.path.dirname(__file__), "..", "prompts", "segments.toml")).read()
+        for what, tpl in [
+            ("template: nested range(100000) loops", "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),
+            ("template: 'x' * 100000000 in a loop", "{% for i in range(1000) %}{{ 'x' * 100000000 }}{% endfor %}"),
+            ("template: a value printed 10^8 times", "{% for i in range(100000) %}{% for j in range(1000) %}{{ name }}{% endfor %}{% endfor %}"),
+        ]:
+            body = json.dumps({"segments_toml": segments.replace("{{ first_name }}", tpl, 1)}).encode()
+            def act(body=body):
+                status, v = request(base, "POST", f"/v1/runs/{rid}/campaigns", body, "application/json")
+                if status != 202:
+                    return f"{status}: {v['error']}"
+                run = wait(base, rid)
+                return f'{run["status"]}: {run.get("error") or ""}'
+            measure(what, f"{len(body) / 1e3:.1f} KB", act)
+        svc.terminate(); svc.wait(timeout=30)
+
+def multipart_sample():
+    boundary = uuid.uuid4().hex
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="sample"\r\n\r\ntrue\r\n--{boundary}--\r\n'.encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+main()

@@ -1,0 +1,195 @@
+//! Input limits: the one place where every reader checks a size taken from a file (bytes
+//! after decompression, rows, columns, bytes per field) before it allocates by it.
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use super::IngestError;
+
+/// Excel's own sheet size: a workbook that claims more is not one Excel wrote.
+pub const XLSX_MAX_ROWS: u64 = 1_048_576;
+pub const XLSX_MAX_COLUMNS: u64 = 16_384;
+
+/// `[limits]` in the settings: the same for the command line and the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputLimits {
+    /// Bytes read from the input after decompression (gzip, XLSX, Parquet pages), in MiB.
+    pub max_input_mb: u64,
+    /// Data rows.
+    pub max_rows: u64,
+    /// Columns in the header (all of them, mapped or not).
+    pub max_columns: u64,
+    /// Bytes in one field (cell), in KiB.
+    pub max_field_kb: u64,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits {
+            max_input_mb: 512,
+            max_rows: 5_000_000,
+            max_columns: 1_000,
+            max_field_kb: 64,
+        }
+    }
+}
+
+impl InputLimits {
+    pub fn input_bytes(&self) -> u64 {
+        self.max_input_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn field_bytes(&self) -> u64 {
+        self.max_field_kb.saturating_mul(1 << 10)
+    }
+
+    /// Refuses `bytes` of input (a file's size, or what it inflates to) over `max_input_mb`.
+    pub fn check_bytes(&self, path: &str, bytes: u64) -> Result<(), IngestError> {
+        if bytes > self.input_bytes() {
+            return Err(refuse(
+                path,
+                format!(
+                    "the data comes to {} (after decompression), over the limit of {} MiB",
+                    mib(bytes),
+                    self.max_input_mb
+                ),
+                "max_input_mb",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses more than `max_rows` data rows, or more than `cap`, a format's own limit.
+    pub fn check_rows(&self, path: &str, rows: u64, cap: Option<u64>) -> Result<(), IngestError> {
+        if let Some(cap) = cap.filter(|c| rows > *c) {
+            let detail = format!("more than {cap} rows, which no spreadsheet of this format holds");
+            return Err(refuse(path, detail, "max_rows"));
+        }
+        if rows > self.max_rows {
+            let detail = format!("more than {} data rows, the limit", self.max_rows);
+            return Err(refuse(path, detail, "max_rows"));
+        }
+        Ok(())
+    }
+
+    /// Refuses a header with more than `max_columns` columns, or more than `cap`.
+    pub fn check_columns(
+        &self,
+        path: &str,
+        columns: u64,
+        cap: Option<u64>,
+    ) -> Result<(), IngestError> {
+        if let Some(cap) = cap.filter(|c| columns > *c) {
+            let detail = format!(
+                "a cell in column {columns}, beyond the {cap} columns a spreadsheet of this format has"
+            );
+            return Err(refuse(path, detail, "max_columns"));
+        }
+        if columns > self.max_columns {
+            let detail = format!("{columns} columns, over the limit of {}", self.max_columns);
+            return Err(refuse(path, detail, "max_columns"));
+        }
+        Ok(())
+    }
+
+    /// Refuses a field longer than `max_field_kb`; `at` says where, e.g. " (row 3, column `X`)".
+    pub fn check_field(
+        &self,
+        path: &str,
+        len: usize,
+        at: impl FnOnce() -> String,
+    ) -> Result<(), IngestError> {
+        if len as u64 > self.field_bytes() {
+            let detail = format!(
+                "a field of {len} bytes{}, over the limit of {} KiB",
+                at(),
+                self.max_field_kb
+            );
+            return Err(refuse(path, detail, "max_field_kb"));
+        }
+        Ok(())
+    }
+
+    /// Reads `reader` to its end, refusing it once more than `max_input_mb` came out; the
+    /// buffer never grows past the limit.
+    pub fn read_capped(
+        &self,
+        reader: impl Read,
+        path: &str,
+        format: &'static str,
+    ) -> Result<Vec<u8>, IngestError> {
+        let limit = self.input_bytes();
+        let mut out = Vec::new();
+        reader
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(|e| super::corrupt(path, format, e))?;
+        if out.len() as u64 > limit {
+            let detail = format!(
+                "the data comes to more than {} MiB after decompression, the limit",
+                self.max_input_mb
+            );
+            return Err(refuse(path, detail, "max_input_mb"));
+        }
+        Ok(out)
+    }
+}
+
+fn refuse(path: &str, detail: String, setting: &'static str) -> IngestError {
+    IngestError::Limit {
+        path: path.to_string(),
+        detail,
+        setting,
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_read_stops_at_the_limit() {
+        let limits = InputLimits {
+            max_input_mb: 1,
+            ..InputLimits::default()
+        };
+        let ok = limits
+            .read_capped(&vec![b'x'; 1 << 20][..], "f", "gzip")
+            .unwrap();
+        assert_eq!(ok.len(), 1 << 20);
+        let err = limits
+            .read_capped(std::io::repeat(b'x'), "f", "gzip")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_input_mb") && err.contains("more than 1 MiB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn format_caps_apply_below_the_setting() {
+        let limits = InputLimits {
+            max_rows: u64::MAX,
+            ..InputLimits::default()
+        };
+        let err = limits
+            .check_rows("f", XLSX_MAX_ROWS + 1, Some(XLSX_MAX_ROWS))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no spreadsheet of this format"),
+            "{err}"
+        );
+        assert!(
+            limits
+                .check_rows("f", XLSX_MAX_ROWS, Some(XLSX_MAX_ROWS))
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Property tests over the parsers (the fuzzing of issue 11, without a nightly toolchain):
+//! CSV sniffing and shape check, number and date parsing, XLSX reading and column mapping
+//! never panic, never allocate past the input limits, and fail with a bounded message.
+//! `cargo test` runs a bounded number of cases (PROPTEST_CASES, 256 by default);
+//! `bench/fuzz.sh` runs many more for as long as it is given.
+
+use proptest::prelude::*;
+use rfm_agent::ingest::{self, ColumnMap, FileFormat, InputLimits, ReadOptions};
+
+fn opts() -> ReadOptions {
+    ReadOptions {
+        limits: InputLimits {
+            max_input_mb: 4,
+            max_rows: 10_000,
+            max_columns: 200,
+            max_field_kb: 4,
+        },
+        ..ReadOptions::default()
+    }
+}
+
+/// Reads `bytes` as `format`; any outcome but a panic is fine, and errors stay short.
+fn read(bytes: Vec<u8>, format: FileFormat) {
+    if let Err(e) = ingest::read_bytes(bytes, "fuzz.in", format, &opts()) {
+        let m = rfm_agent::bounded::message(&e.to_string());
+        assert!(m.len() <= rfm_agent::bounded::MAX_MESSAGE);
+        assert!(
+            e.to_string().len() < 8192,
+            "error of {} bytes",
+            e.to_string().len()
+        );
+    }
+}
+
+/// Text made of the pieces a CSV parser cares about.
+fn csv_like() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = prop::sample::select(vec![
+        "CustomerID",
+        "InvoiceNo",
+        "InvoiceDate",
+        "Quantity",
+        "UnitPrice",
+        ",",
+        ";",
+        "\t",
+        "|",
+        "\"",
+        "\"\"",
+        "\n",
+        "\r\n",
+        " ",
+        "  ",
+        "C5363",
+        "17850",
+        "17850.0",
+        "-3",
+        "2,50",
+        "1,234.50",
+        "£",
+        "12/1/2010 8:26",
+        "2011-12-09",
+        "20111209",
+        "40519.5",
+        "é",
+        "\u{feff}",
+        "=HYPERLINK(1)",
+        "",
+    ]);
+    prop::collection::vec(pieces, 0..300).prop_map(|v| v.concat().into_bytes())
+}
+
+fn header_and_rows() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop::sample::select(vec![
+        "1",
+        "2.5",
+        "x",
+        "",
+        "\"a,b\"",
+        "C1",
+        "12/1/2010 8:26",
+        "-1",
+        "17850",
+    ]);
+    let row = prop::collection::vec(field, 1..10).prop_map(|f| f.join(","));
+    prop::collection::vec(row, 0..50).prop_map(|rows| {
+        let mut text = String::from(
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
+        );
+        for r in rows {
+            text += &r;
+            text.push('\n');
+        }
+        text.into_bytes()
+    })
+}
+
+/// A cell reference: 1–9 letters and a row number, some far beyond any sheet.
+fn cell_ref() -> impl Strategy<Value = String> {
+    ("[A-Z]{1,9}", 0u64..5_000_000_000u64).prop_map(|(c, r)| format!("{c}{r}"))
+}
+
+fn sheet_xml() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((cell_ref(), "[a-z0-9 ]{0,12}"), 0..30).prop_map(|cells| {
+        let mut data = String::new();
+        for (r, v) in cells {
+            let row: String = r.chars().skip_while(|c| c.is_ascii_alphabetic()).collect();
+            data += &format!(
+                r#"<row r="{row}"><c r="{r}" t="inlineStr"><is><t>{v}</t></is></c></row>"#
+            );
+        }
+        xlsx_with_sheet(&data)
+    })
+}
+
+fn xlsx_with_sheet(sheet_data: &str) -> Vec<u8> {
+    crate::common::xlsx(sheet_data, &[])
+}
+
+proptest! {
+    #[test]
+    fn csv_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        read(bytes, FileFormat::Csv);
+    }
+
+    #[test]
+    fn csv_pieces_never_panic(bytes in csv_like()) {
+        read(bytes, FileFormat::Csv);
+    }
+
+    #[test]
+    fn csv_rows_never_panic(bytes in header_and_rows()) {
+        read(bytes, FileFormat::Csv);
+    }
+
+    #[test]
+    fn xlsx_cell_references_never_panic(bytes in sheet_xml()) {
+        read(bytes, FileFormat::Xlsx);
+    }
+
+    #[test]
+    fn xlsx_with_flipped_bytes_never_panics(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut bytes = xlsx_with_sheet(r#"<row r="1"><c r="A1" t="inlineStr"><is><t>CustomerID</t></is></c></row>"#);
+        for (at, b) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        read(bytes, FileFormat::Xlsx);
+    }
+
+    #[test]
+    fn numbers_parse_or_refuse(s in "\\PC{0,24}") {
+        let _ = rfm_agent::clean::parse_number(&s);
+    }
+
+    #[test]
+    fn thousands_separated_numbers_round_trip(whole in 0u64..10_000_000_000, cents in 0u64..100) {
+        let digits = whole.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        let text = format!("{grouped}.{cents:02}");
+        let want = whole as f64 + cents as f64 / 100.0;
+        let got = rfm_agent::clean::parse_number(&text);
+        prop_assert!(got.is_some_and(|g| (g - want).abs() < 1e-6 * want.max(1.0)), "{text} -> {got:?}");
+    }
+
+    #[test]
+    fn dates_parse_or_refuse(s in "\\PC{0,32}", format in prop::sample::select(vec!["auto", "%Y-%m-%d", "%m/%d/%Y %H:%M", "excel", "epoch-s"])) {
+        let _ = rfm_agent::dates::parse_snapshot(&s);
+        let _ = rfm_agent::dates::DateFormat::from_option(format).parse(&s);
+    }
+
+    #[test]
+    fn column_mappings_never_panic(spec in "\\PC{0,80}", headers in prop::collection::vec("\\PC{0,12}", 0..12)) {
+        let mut map = ColumnMap::default();
+        if map.apply_overrides(&spec).is_ok() {
+            let _ = ingest::resolve_columns(&map, &headers, "fuzz.csv");
+        }
+    }
+}
