@@ -84,6 +84,9 @@ pub async fn config(State(s): State<Shared>) -> Json<Value> {
             "max_upload_mb": st.server.max_upload_mb,
             "max_running": st.server.max_running.max(1),
             "max_queued": st.server.max_queued,
+            "run_timeout_secs": st.server.run_timeout_secs,
+            "allow_custom_templates": st.server.allow_custom_templates,
+            "input": st.limits,
         },
         "token_required": s.token.is_some(),
     }))
