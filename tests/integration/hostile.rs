@@ -58,6 +58,26 @@ fn xlsx_rows(rows: usize) -> Vec<u8> {
     xlsx(&data, &[])
 }
 
+/// The same archive with every part's uncompressed size (local header and central
+/// directory) rewritten as 1,024 bytes: a part that lies about what it inflates to.
+fn understate_sizes(mut zip: Vec<u8>) -> Vec<u8> {
+    let mut i = 0;
+    while i + 30 < zip.len() {
+        let at = match &zip[i..i + 4] {
+            [0x50, 0x4b, 0x03, 0x04] => Some(i + 22),
+            [0x50, 0x4b, 0x01, 0x02] => Some(i + 24),
+            _ => None,
+        };
+        if let Some(at) = at
+            && u32::from_le_bytes(zip[at..at + 4].try_into().unwrap()) > 1024
+        {
+            zip[at..at + 4].copy_from_slice(&1024u32.to_le_bytes());
+        }
+        i += 1;
+    }
+    zip
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(bytes).unwrap();
@@ -128,6 +148,7 @@ fn cli_refuses_every_input_limit_class() {
     );
     let tall = write(d, "tall.xlsx", xlsx_rows(150));
     let bomb_part = xlsx("", &[("xl/sharedStrings.xml", vec![b'a'; 3 << 20])]);
+    let liar = write(d, "liar.xlsx", understate_sizes(bomb_part.clone()));
     let xlsx_bomb = write(d, "bomb.xlsx", bomb_part);
     let long_row = format!("<row r=\"2\">{}</row>", cell("G2", &"y".repeat(70_000)));
     let long_cell = write(d, "long-cell.xlsx", xlsx(&(header_row() + &long_row), &[]));
@@ -180,6 +201,12 @@ fn cli_refuses_every_input_limit_class() {
             vec![&tall],
             vec![("RFM_AGENT__LIMITS__MAX_ROWS", "100")],
             "max_rows",
+        ),
+        (
+            "XLSX part that declares 1 KB and inflates to 3 MB",
+            vec![&liar],
+            vec![("RFM_AGENT__LIMITS__MAX_INPUT_MB", "2")],
+            "larger than its declared uncompressed size",
         ),
         (
             "XLSX part that inflates past the limit",
@@ -235,8 +262,11 @@ fn cli_refuses_every_input_limit_class() {
         args.extend(input);
         let e = refused(&args, &env);
         assert!(e.contains(says), "{what}: {e}");
+        let limit = ["max_", "the header line", "row 1, column"]
+            .iter()
+            .any(|p| says.starts_with(p));
         assert!(
-            e.contains("[limits]") || e.contains("limit"),
+            !limit || e.contains("raise `[limits] max_"),
             "{what} names the setting: {e}"
         );
     }
