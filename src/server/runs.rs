@@ -69,10 +69,15 @@ fn stored_name(client_name: &str) -> Result<String, ApiError> {
     Ok(format!("input{ext}"))
 }
 
-pub async fn create(
-    State(s): State<Shared>,
-    mut form: Multipart,
-) -> Result<impl IntoResponse, ApiError> {
+/// The uploaded file (client's name, where it was streamed to, size) and the options.
+type Form = (
+    Option<(String, tempfile::TempPath, u64)>,
+    Map<String, Value>,
+);
+
+/// Reads the upload form: the file streams to a temporary file beside the runs, never whole
+/// into memory; names and option values are length-checked before anything keeps them.
+async fn read_form(s: &Shared, mut form: Multipart) -> Result<Form, ApiError> {
     let limit_mb = s.settings.server.max_upload_mb;
     let form_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -84,8 +89,7 @@ pub async fn create(
             ))
         }
     };
-    // The file streams to a temporary file beside the runs, never whole into memory.
-    let mut file: Option<(String, tempfile::TempPath, u64)> = None;
+    let mut file = None;
     let mut opts = Map::new();
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or("").to_string();
@@ -95,31 +99,7 @@ pub async fn create(
                 name.len()
             )));
         }
-        if name == "file" {
-            let client_name = field.file_name().unwrap_or("").to_string();
-            if client_name.len() > MAX_FILE_NAME {
-                return Err(ApiError::BadRequest(format!(
-                    "the file name `{}` has {} bytes, over {MAX_FILE_NAME}; rename the file",
-                    crate::bounded::value(&client_name, crate::bounded::MAX_VALUE),
-                    client_name.len()
-                )));
-            }
-            let tmp = tempfile::Builder::new()
-                .prefix(".upload-")
-                .tempfile_in(s.data_dir.join("runs"))?
-                .into_temp_path();
-            let mut out = tokio::fs::File::create(&tmp).await?;
-            let mut size = 0u64;
-            while let Some(chunk) = field.chunk().await.map_err(form_error)? {
-                size += chunk.len() as u64;
-                out.write_all(&chunk).await?;
-            }
-            out.flush().await?;
-            if client_name.is_empty() && size == 0 {
-                continue; // an empty file input
-            }
-            file = Some((client_name, tmp, size));
-        } else {
+        if name != "file" {
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(form_error)? {
                 value.extend_from_slice(&chunk);
@@ -133,8 +113,39 @@ pub async fn create(
                 ApiError::BadRequest(format!("the option `{name}` is not UTF-8 text"))
             })?;
             opts.insert(name, Value::String(value));
+            continue;
+        }
+        let client_name = field.file_name().unwrap_or("").to_string();
+        if client_name.len() > MAX_FILE_NAME {
+            return Err(ApiError::BadRequest(format!(
+                "the file name `{}` has {} bytes, over {MAX_FILE_NAME}; rename the file",
+                crate::bounded::value(&client_name, crate::bounded::MAX_VALUE),
+                client_name.len()
+            )));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempfile_in(s.data_dir.join("runs"))?
+            .into_temp_path();
+        let mut out = tokio::fs::File::create(&tmp).await?;
+        let mut size = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+            size += chunk.len() as u64;
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        if !client_name.is_empty() || size > 0 {
+            file = Some((client_name, tmp, size)); // else an empty file input
         }
     }
+    Ok((file, opts))
+}
+
+pub async fn create(
+    State(s): State<Shared>,
+    form: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let (file, opts) = read_form(&s, form).await?;
     let mut settings = s.settings.clone();
     options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
     let sample = options::wants_sample(&opts);
