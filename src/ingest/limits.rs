@@ -64,8 +64,10 @@ impl InputLimits {
     /// Refuses more than `max_rows` data rows, or more than `cap`, a format's own limit.
     pub fn check_rows(&self, path: &str, rows: u64, cap: Option<u64>) -> Result<(), IngestError> {
         if let Some(cap) = cap.filter(|c| rows > *c) {
-            let detail = format!("more than {cap} rows, which no spreadsheet of this format holds");
-            return Err(refuse(path, detail, "max_rows"));
+            return Err(not_a_sheet(
+                path,
+                format!("more than {cap} rows, which no sheet holds"),
+            ));
         }
         if rows > self.max_rows {
             let detail = format!("more than {} data rows, the limit", self.max_rows);
@@ -82,10 +84,10 @@ impl InputLimits {
         cap: Option<u64>,
     ) -> Result<(), IngestError> {
         if let Some(cap) = cap.filter(|c| columns > *c) {
-            let detail = format!(
-                "a cell in column {columns}, beyond the {cap} columns a spreadsheet of this format has"
-            );
-            return Err(refuse(path, detail, "max_columns"));
+            return Err(not_a_sheet(
+                path,
+                format!("a cell in column {columns}, beyond the {cap} columns a sheet has"),
+            ));
         }
         if columns > self.max_columns {
             let detail = format!("{columns} columns, over the limit of {}", self.max_columns);
@@ -112,28 +114,43 @@ impl InputLimits {
         Ok(())
     }
 
-    /// Reads `reader` to its end, refusing it once more than `max_input_mb` came out; the
-    /// buffer never grows past the limit.
-    pub fn read_capped(
+    /// Inflates what `open` reads to its end, refusing it once more than `max_input_mb`
+    /// would come out. A first pass counts the bytes into nothing, so that a bomb costs time
+    /// but no memory; the second keeps them, in a buffer of exactly that size.
+    pub fn read_capped<R: Read>(
         &self,
-        reader: impl Read,
+        open: impl Fn() -> R,
         path: &str,
         format: &'static str,
     ) -> Result<Vec<u8>, IngestError> {
         let limit = self.input_bytes();
-        let mut out = Vec::new();
-        reader
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut out)
-            .map_err(|e| super::corrupt(path, format, e))?;
-        if out.len() as u64 > limit {
+        let counted = std::io::copy(
+            &mut open().take(limit.saturating_add(1)),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| super::corrupt(path, format, e))?;
+        if counted > limit {
             let detail = format!(
                 "the data comes to more than {} MiB after decompression, the limit",
                 self.max_input_mb
             );
             return Err(refuse(path, detail, "max_input_mb"));
         }
+        let mut out = Vec::with_capacity(usize::try_from(counted).unwrap_or(0));
+        open()
+            .take(counted)
+            .read_to_end(&mut out)
+            .map_err(|e| super::corrupt(path, format, e))?;
         Ok(out)
+    }
+}
+
+/// A workbook past Excel's own sheet size: no setting helps, the file is not valid.
+fn not_a_sheet(path: &str, detail: String) -> IngestError {
+    IngestError::Corrupt {
+        path: path.to_string(),
+        format: "XLSX",
+        detail,
     }
 }
 
@@ -159,12 +176,11 @@ mod tests {
             max_input_mb: 1,
             ..InputLimits::default()
         };
-        let ok = limits
-            .read_capped(&vec![b'x'; 1 << 20][..], "f", "gzip")
-            .unwrap();
+        let data = vec![b'x'; 1 << 20];
+        let ok = limits.read_capped(|| &data[..], "f", "gzip").unwrap();
         assert_eq!(ok.len(), 1 << 20);
         let err = limits
-            .read_capped(std::io::repeat(b'x'), "f", "gzip")
+            .read_capped(|| std::io::repeat(b'x'), "f", "gzip")
             .unwrap_err()
             .to_string();
         assert!(

@@ -35,7 +35,8 @@ pub fn decode_text<'a>(
     limits: &super::InputLimits,
 ) -> Result<(Cow<'a, [u8]>, &'static str), IngestError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let inflated = limits.read_capped(flate2::read::MultiGzDecoder::new(raw), path, "gzip")?;
+        let inflated =
+            limits.read_capped(|| flate2::read::MultiGzDecoder::new(raw), path, "gzip")?;
         if inflated.is_empty() {
             return Err(IngestError::Empty { path: path.into() });
         }

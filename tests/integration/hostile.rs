@@ -141,6 +141,14 @@ fn cli_refuses_every_input_limit_class() {
             &[],
         ),
     );
+    let col_2000 = write(
+        d,
+        "col-2000.xlsx",
+        xlsx(
+            &header_row().replace("</row>", &format!("{}</row>", cell("BXX1", "x"))),
+            &[],
+        ),
+    );
     let wide = write(
         d,
         "wide.xlsx",
@@ -188,13 +196,19 @@ fn cli_refuses_every_input_limit_class() {
             "XLSX cell reference at column 4 billion",
             vec![&huge_col],
             vec![],
+            "beyond the 16384 columns a sheet has",
+        ),
+        (
+            "XLSX header cell at column 2,000",
+            vec![&col_2000],
+            vec![],
             "max_columns",
         ),
         (
             "XLSX column beyond Excel's 16,384",
             vec![&wide],
             vec![("RFM_AGENT__LIMITS__MAX_COLUMNS", "100000")],
-            "max_columns",
+            "beyond the 16384 columns a sheet has",
         ),
         (
             "XLSX rows over max_rows",
@@ -561,7 +575,7 @@ fn service_refuses_hostile_uploads_and_stays_up() {
     api.failed_with(
         "XLSX with a column 4 billion wide",
         &[("file", Some("a.xlsx"), &huge_col)],
-        "max_columns",
+        "beyond the 16384 columns a sheet has",
     );
     api.failed_with(
         "XLSX with 5,000 rows",
