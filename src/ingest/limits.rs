@@ -199,7 +199,7 @@ mod tests {
             .check_rows("f", XLSX_MAX_ROWS + 1, Some(XLSX_MAX_ROWS))
             .unwrap_err();
         assert!(
-            err.to_string().contains("no spreadsheet of this format"),
+            err.to_string().contains("which no sheet holds"),
             "{err}"
         );
         assert!(

@@ -1,16 +1,14 @@
 //! The token: checked on every page and API call when set (bearer header, or the cookie the
 //! sign-in form sets); secrets in URLs are refused whether or not a token is set.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::extract::{Form, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
+use super::throttle::{ClientIp, client_ip};
 use super::{ApiError, Shared};
 
 const COOKIE: &str = "rfm_agent_token";
@@ -46,74 +44,6 @@ pub fn check_bind(bind: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
              {MIN_TOKEN} characters (e.g. `openssl rand -hex 16`)"
         ),
         Some(_) => Ok(()),
-    }
-}
-
-/// Failed sign-ins (a wrong token by form, bearer header or cookie) per client address in
-/// the current minute; beyond the setting, 429 until the minute is over.
-pub struct Attempts {
-    per_minute: u32,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Addresses remembered at most; older entries are forgotten first.
-const MAX_TRACKED: usize = 4096;
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl Attempts {
-    pub fn new(per_minute: u32) -> Attempts {
-        Attempts {
-            per_minute: per_minute.max(1),
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds to wait when `ip` has used up its attempts.
-    fn blocked(&self, ip: IpAddr) -> Option<u64> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (start, n) = seen.get(&ip)?;
-        let left = WINDOW.checked_sub(start.elapsed())?;
-        (*n >= self.per_minute).then(|| left.as_secs().max(1))
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= MAX_TRACKED {
-            seen.retain(|_, (start, _)| start.elapsed() < WINDOW);
-            if seen.len() >= MAX_TRACKED {
-                seen.clear();
-            }
-        }
-        let entry = seen.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-    }
-}
-
-/// The client's address (set by the listener; unspecified in in-process tests).
-fn ip_of(extensions: &axum::http::Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
-}
-
-fn client_ip(req: &Request) -> IpAddr {
-    ip_of(req.extensions())
-}
-
-/// The client's address as an extractor.
-pub struct ClientIp(IpAddr);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(ip_of(&parts.extensions)))
     }
 }
 

@@ -11,6 +11,7 @@ mod listen;
 pub mod options;
 mod runs;
 pub mod store;
+mod throttle;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ pub struct AppState {
     /// Runs queued or computing, each with the flag that stops it (DELETE, time limit).
     active: std::sync::Mutex<std::collections::HashMap<String, Arc<worker::RunStop>>>,
     /// Failed sign-ins per client address.
-    attempts: auth::Attempts,
+    attempts: throttle::Attempts,
     /// Held while the service runs: one service per data folder.
     _lock: datadir::Lock,
 }
@@ -77,7 +78,7 @@ impl AppState {
         Ok(AppState {
             data_dir: data_dir.to_path_buf(),
             store,
-            attempts: auth::Attempts::new(settings.server.sign_in_attempts_per_minute),
+            attempts: throttle::Attempts::new(settings.server.sign_in_attempts_per_minute),
             settings,
             token,
             slots,
