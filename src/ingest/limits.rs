@@ -115,35 +115,48 @@ impl InputLimits {
     }
 
     /// Inflates what `open` reads to its end, refusing it once more than `max_input_mb`
-    /// would come out. A first pass counts the bytes into nothing, so that a bomb costs time
-    /// but no memory; the second keeps them, in a buffer of exactly that size.
+    /// would come out. Up to [`EAGER_INFLATE`] is kept on the first pass (most files end
+    /// there); past it the rest is only counted, into nothing, so that a bomb costs time but
+    /// little memory, and a genuine larger file is inflated again into a buffer of exactly
+    /// its size.
     pub fn read_capped<R: Read>(
         &self,
         open: impl Fn() -> R,
         path: &str,
         format: &'static str,
     ) -> Result<Vec<u8>, IngestError> {
+        let failed = |e: std::io::Error| super::corrupt(path, format, e);
         let limit = self.input_bytes();
-        let counted = std::io::copy(
-            &mut open().take(limit.saturating_add(1)),
-            &mut std::io::sink(),
-        )
-        .map_err(|e| super::corrupt(path, format, e))?;
-        if counted > limit {
+        let eager = EAGER_INFLATE.min(limit);
+        let mut reader = open();
+        let mut out = Vec::new();
+        (&mut reader)
+            .take(eager.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(failed)?;
+        if out.len() as u64 <= eager {
+            return Ok(out);
+        }
+        let kept = out.len() as u64;
+        drop(out);
+        let rest = limit.saturating_add(1).saturating_sub(kept);
+        let total =
+            kept + std::io::copy(&mut reader.take(rest), &mut std::io::sink()).map_err(failed)?;
+        if total > limit {
             let detail = format!(
                 "the data comes to more than {} MiB after decompression, the limit",
                 self.max_input_mb
             );
             return Err(refuse(path, detail, "max_input_mb"));
         }
-        let mut out = Vec::with_capacity(usize::try_from(counted).unwrap_or(0));
-        open()
-            .take(counted)
-            .read_to_end(&mut out)
-            .map_err(|e| super::corrupt(path, format, e))?;
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        open().take(total).read_to_end(&mut out).map_err(failed)?;
         Ok(out)
     }
 }
+
+/// Inflated bytes kept on the first pass.
+const EAGER_INFLATE: u64 = 64 << 20;
 
 /// A workbook past Excel's own sheet size: no setting helps, the file is not valid.
 fn not_a_sheet(path: &str, detail: String) -> IngestError {
@@ -190,6 +203,21 @@ mod tests {
     }
 
     #[test]
+    fn past_the_eager_part_the_rest_is_counted_then_read_again() {
+        let limits = InputLimits {
+            max_input_mb: 100,
+            ..InputLimits::default()
+        };
+        let size = EAGER_INFLATE + (6 << 20);
+        let open = || std::io::Read::take(std::io::repeat(b'y'), size);
+        let ok = limits.read_capped(open, "f", "gzip").unwrap();
+        assert_eq!(ok.len() as u64, size);
+        assert_eq!(ok.capacity() as u64, size, "an exact buffer");
+        let err = limits.read_capped(|| std::io::repeat(b'y'), "f", "gzip");
+        assert!(err.unwrap_err().to_string().contains("more than 100 MiB"));
+    }
+
+    #[test]
     fn format_caps_apply_below_the_setting() {
         let limits = InputLimits {
             max_rows: u64::MAX,
@@ -198,10 +226,7 @@ mod tests {
         let err = limits
             .check_rows("f", XLSX_MAX_ROWS + 1, Some(XLSX_MAX_ROWS))
             .unwrap_err();
-        assert!(
-            err.to_string().contains("which no sheet holds"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("which no sheet holds"), "{err}");
         assert!(
             limits
                 .check_rows("f", XLSX_MAX_ROWS, Some(XLSX_MAX_ROWS))

@@ -94,6 +94,9 @@ mod tests {
         for i in 0..(MAX_TRACKED as u32 + 10) {
             a.failed(IpAddr::from(i.to_be_bytes()));
         }
-        assert!(a.seen.lock().unwrap().len() <= MAX_TRACKED, "the table stays bounded");
+        assert!(
+            a.seen.lock().unwrap().len() <= MAX_TRACKED,
+            "the table stays bounded"
+        );
     }
 }
