@@ -1,5 +1,5 @@
 //! Property tests over the parsers (the fuzzing of issue 11, without a nightly toolchain):
-//! CSV sniffing and shape check, number and date parsing, XLSX reading and column mapping
+//! CSV sniffing and shape check (plain and gzip, whole or cut short), number and date parsing, XLSX reading and column mapping
 //! never panic, never allocate past the input limits, and fail with a bounded message.
 //! `cargo test` runs a bounded number of cases (PROPTEST_CASES, 256 by default);
 //! `bench/fuzz.sh` runs many more for as long as it is given.
@@ -130,6 +130,18 @@ proptest! {
     #[test]
     fn csv_rows_never_panic(bytes in header_and_rows()) {
         read(bytes, FileFormat::Csv);
+    }
+
+    #[test]
+    fn gzipped_and_cut_csv_never_panics(bytes in csv_like(), cut in any::<prop::sample::Index>()) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        let mut gz = gz.finish().unwrap();
+        // Whole, or cut short somewhere after the magic number.
+        let keep = 2 + cut.index(gz.len() - 1);
+        gz.truncate(keep);
+        read(gz, FileFormat::Csv);
     }
 
     #[test]
