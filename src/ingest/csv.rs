@@ -248,11 +248,8 @@ fn check_limits(
         .from_reader(text);
     let mut record = ::csv::ByteRecord::new();
     let mut rows = 0u64;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => break, // the shape check reports malformed records
-        }
+    // A malformed record ends the scan: the shape check names it.
+    while let Ok(true) = reader.read_byte_record(&mut record) {
         rows += 1;
         limits.check_rows(path, rows, None)?;
         for (i, field) in record.iter().enumerate() {

@@ -39,7 +39,7 @@ impl CsvWriter {
     }
 
     pub fn finish(self) -> anyhow::Result<Vec<u8>> {
-        Ok(self.0.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+        self.0.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

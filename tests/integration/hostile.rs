@@ -191,7 +191,9 @@ fn cli_refuses_every_input_limit_class() {
         ),
     );
     let big = write(d, "big.csv", small_csv(60).repeat(400));
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (what, input, environment, what the message says)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "XLSX cell reference at column 4 billion",
             vec![&huge_col],
