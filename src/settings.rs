@@ -46,7 +46,7 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Time to send a request's headers, and longest idle time between requests.
     pub header_timeout_secs: u64,
-    /// Longest stall while a body is received.
+    /// Longest stall while a body is received or an answer sent.
     pub body_timeout_secs: u64,
     /// Failed sign-ins per client address per minute before 429.
     pub sign_in_attempts_per_minute: u32,

@@ -3,8 +3,9 @@
 //!
 //! Connections are served here rather than by `axum::serve` for the limits it does not
 //! offer: a connection limit, a time limit for a request's headers (which also closes
-//! connections idle between requests), and HTTP/1.1 only, so that every request carries
-//! the `Host` header the loopback check reads.
+//! connections idle between requests), a time limit for a client that stops reading the
+//! answer (stall.rs), and HTTP/1.1 only, so that every request carries the `Host` header the
+//! loopback check reads.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use super::stall::WriteStall;
 use super::{AppState, app};
 use crate::settings::ServerSettings;
 
@@ -89,6 +91,7 @@ async fn accept(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let header_timeout = Duration::from_secs(limits.header_timeout_secs.max(1));
+    let stall = Duration::from_secs(limits.body_timeout_secs.max(1));
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
@@ -120,8 +123,8 @@ async fn accept(
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(header_timeout);
-            let conn =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let io = WriteStall::new(TokioIo::new(stream), stall);
+            let conn = http.serve_connection(io, TowerToHyperService::new(service));
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -10,6 +10,7 @@ mod linger;
 mod listen;
 pub mod options;
 mod runs;
+mod stall;
 pub mod store;
 mod throttle;
 mod worker;

@@ -1008,3 +1008,66 @@ fn service_exports_are_private_and_safe() {
     }
     let _ = std_bin;
 }
+
+#[test]
+fn service_closes_connections_that_stop_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(
+        dir.path(),
+        &[
+            ("RFM_AGENT__SERVER__BODY_TIMEOUT_SECS", "2"),
+            ("RFM_AGENT__SERVER__HEADER_TIMEOUT_SECS", "30"),
+        ],
+    );
+    let v = api.run(&[
+        ("file", Some("t.csv"), small_csv(20).as_bytes()),
+        ("k", None, b"2"),
+        ("llm", None, b"rules"),
+    ]);
+    let path = format!(
+        "/v1/runs/{}/files/report.html",
+        v["run"]["id"].as_str().unwrap()
+    );
+    let size = api
+        .req(reqwest::Method::GET, &path)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .len();
+    // Forty pipelined requests for the report, and nothing read: megabytes the kernel's
+    // buffers cannot hold, so the service's writes stall.
+    let addr = api.svc.base.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let one =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    s.write_all(one.repeat(40).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut got, mut buf) = (0usize, vec![0u8; 1 << 16]);
+    let ended = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break "closed",
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break "reset",
+            Err(e) => {
+                use std::io::ErrorKind::{TimedOut, WouldBlock};
+                break if matches!(e.kind(), WouldBlock | TimedOut) {
+                    "still open"
+                } else {
+                    "error"
+                };
+            }
+        }
+    };
+    assert_ne!(
+        ended, "still open",
+        "the service kept a connection nobody reads ({got} bytes)"
+    );
+    assert!(
+        got < 40 * size,
+        "{got} of {} bytes: the answer was cut",
+        40 * size
+    );
+    api.still_serves("a client that stopped reading");
+}
