@@ -8,7 +8,7 @@ BIN = sys.argv[1]
 TOKEN = "bench-hostile-token-0123456789abcdef"
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
-def xlsx(path, sheet_rows, extra=()):
+def xlsx(path, sheet_rows, extra=(), dimension=""):
     ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/></Types>')
@@ -16,7 +16,7 @@ def xlsx(path, sheet_rows, extra=()):
         z.writestr("xl/workbook.xml", f'<?xml version="1.0"?><workbook {ns} xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>')
         z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
         with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
-            f.write(f'<?xml version="1.0"?><worksheet {ns}><sheetData>'.encode())
+            f.write(f'<?xml version="1.0"?><worksheet {ns}>{dimension}<sheetData>'.encode())
             for chunk in sheet_rows():
                 f.write(chunk.encode())
             f.write(b"</sheetData></worksheet>")
@@ -45,6 +45,14 @@ def build(tmp):
     p = os.path.join(tmp, "dims.xlsx")  # a cell reference at column ~4 billion
     xlsx(p, lambda: iter([header_row().replace("</row>", '<c r="LXQEASV1" t="inlineStr"><is><t>x</t></is></c></row>')]))
     cases.append(("XLSX, cell at column LXQEASV", p, None))
+    p = os.path.join(tmp, "declared.xlsx")  # a sheet that declares Excel's whole grid
+    def few():
+        yield header_row()
+        for r in range(2, 200):
+            cells = [str(500000 + r), "X", "T", "2", "2011-01-0%d 10:00" % (1 + r % 9), "1.5", str(12000 + r % 40), "UK"]
+            yield f'<row r="{r}">' + "".join(f'<c r="{c}{r}" t="inlineStr"><is><t>{v}</t></is></c>' for c, v in zip("ABCDEFGH", cells)) + "</row>"
+    xlsx(p, few, dimension='<dimension ref="A1:XFD1048576"/>')
+    cases.append(("XLSX, dimension A1:XFD1048576", p, None))
     p = os.path.join(tmp, "rows.xlsx")  # 10 M rows
     def tall():
         yield header_row()
