@@ -202,38 +202,93 @@ pub fn parse_column(
     column: &str,
     forced: Option<&DateFormat>,
 ) -> Result<ParsedDates, DateError> {
+    let (format, ambiguous) = match forced {
+        Some(f) => (f.clone(), false),
+        None => detect(series, column)?,
+    };
+    Ok(ParsedDates {
+        millis: parse_with(series, &format, column)?,
+        format,
+        ambiguous,
+    })
+}
+
+/// The format of a date column, from its values (the first chunk of a file), and whether
+/// day/month order was a tie.
+pub fn detect(series: &Series, column: &str) -> Result<(DateFormat, bool), DateError> {
     match series.dtype() {
-        DataType::String => parse_text(series.str().expect("string column"), column, forced),
+        DataType::String => {
+            let (_, values) = intern(series.str().expect("string column").iter());
+            detect_text(&values, column)
+        }
+        DataType::Datetime(_, _) | DataType::Date => Ok((DateFormat::Native, false)),
+        dt if dt.is_primitive_numeric() => {
+            let values = series
+                .cast(&DataType::Float64)
+                .map_err(|_| type_error(series, column))?;
+            Ok((
+                guess_numeric(values.f64().expect("f64").iter().flatten()),
+                false,
+            ))
+        }
+        _ => Err(type_error(series, column)),
+    }
+}
+
+/// Distinct values of a text column that parse as `a` and as `b` (for the day/month
+/// tie-break over later chunks).
+pub fn count_parsed(series: &Series, a: &DateFormat, b: &DateFormat) -> (usize, usize) {
+    let Ok(text) = series.str() else {
+        return (0, 0);
+    };
+    let (_, values) = intern(text.iter());
+    let mut unique = values;
+    unique.sort_unstable();
+    unique.dedup();
+    let ok = |f: &DateFormat| unique.iter().filter(|v| f.parse(v).is_some()).count();
+    (ok(a), ok(b))
+}
+
+/// Parses a date column with a known format; `None` where a value does not parse.
+pub fn parse_with(
+    series: &Series,
+    format: &DateFormat,
+    column: &str,
+) -> Result<Vec<Option<i64>>, DateError> {
+    match series.dtype() {
+        DataType::String => {
+            // Parse each distinct text once: exports repeat timestamps heavily (and on
+            // consecutive lines, so a repeat of the previous row needs no hashing).
+            let (ids, values) = intern(series.str().expect("string column").iter());
+            let parsed: Vec<Option<i64>> = values.iter().map(|v| format.parse(v)).collect();
+            Ok(ids
+                .iter()
+                .map(|&id| {
+                    if id == NONE {
+                        None
+                    } else {
+                        parsed[id as usize]
+                    }
+                })
+                .collect())
+        }
         DataType::Datetime(_, _) | DataType::Date => {
             let ms = series
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                 .and_then(|s| s.cast(&DataType::Int64))
                 .map_err(|_| type_error(series, column))?;
-            let millis = ms.i64().expect("i64").iter().collect();
-            Ok(ParsedDates {
-                millis,
-                format: DateFormat::Native,
-                ambiguous: false,
-            })
+            Ok(ms.i64().expect("i64").iter().collect())
         }
         dt if dt.is_primitive_numeric() => {
             let values = series
                 .cast(&DataType::Float64)
                 .map_err(|_| type_error(series, column))?;
-            let values = values.f64().expect("f64");
-            let format = match forced {
-                Some(f) => f.clone(),
-                None => guess_numeric(values.iter().flatten()),
-            };
-            let millis = values
+            Ok(values
+                .f64()
+                .expect("f64")
                 .iter()
                 .map(|v| v.and_then(|v| format.number_to_millis(v)))
-                .collect();
-            Ok(ParsedDates {
-                millis,
-                format,
-                ambiguous: false,
-            })
+                .collect())
         }
         _ => Err(type_error(series, column)),
     }
@@ -264,36 +319,6 @@ fn guess_numeric(values: impl Iterator<Item = f64>) -> DateFormat {
     } else {
         DateFormat::ExcelSerial
     }
-}
-
-fn parse_text(
-    col: &StringChunked,
-    column: &str,
-    forced: Option<&DateFormat>,
-) -> Result<ParsedDates, DateError> {
-    // Parse each distinct text once: exports repeat timestamps heavily (and on consecutive
-    // lines, so a repeat of the previous row needs no hashing).
-    let (ids, values) = intern(col.iter());
-    let (format, ambiguous) = match forced {
-        Some(f) => (f.clone(), false),
-        None => detect_text(&values, column)?,
-    };
-    let parsed: Vec<Option<i64>> = values.par_iter().map(|v| format.parse(v)).collect();
-    let millis = ids
-        .iter()
-        .map(|&id| {
-            if id == NONE {
-                None
-            } else {
-                parsed[id as usize]
-            }
-        })
-        .collect();
-    Ok(ParsedDates {
-        millis,
-        format,
-        ambiguous,
-    })
 }
 
 fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), DateError> {
@@ -352,7 +377,7 @@ fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), Date
 }
 
 /// The same pattern with day and month swapped.
-fn day_month_twin(f: &DateFormat) -> Option<DateFormat> {
+pub fn day_month_twin(f: &DateFormat) -> Option<DateFormat> {
     match f {
         DateFormat::Pattern(p) if p.starts_with("%m/%d") => {
             Some(DateFormat::Pattern(p.replacen("%m/%d", "%d/%m", 1)))

@@ -1,7 +1,8 @@
 //! rfm-agent: turns an online shop's transactions into RFM customer segments.
 //!
-//! The pipeline, one module per stage: [`ingest`] → [`clean`] → [`rfm`] → [`cluster`] →
-//! [`output`], driven by [`pipeline`] with settings from [`settings`].
+//! The pipeline, one module per stage: [`ingest`] → [`clean`] → [`rfm`] (one streaming
+//! pass, [`scan`]) → [`cluster`] → [`output`], driven by [`pipeline`] with settings from
+//! [`settings`].
 
 pub mod agent;
 pub mod batch;
@@ -21,6 +22,7 @@ pub mod progress;
 pub mod report;
 pub mod rfm;
 pub mod sample;
+pub mod scan;
 pub mod server;
 pub mod settings;
 pub mod templates;

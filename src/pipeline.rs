@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::clean::{self, CleanOptions, Ledger, Returns};
+use crate::clean::{CleanOptions, Ledger, Returns};
 use crate::cluster::{self, KMeansParams, Segmentation, elbow};
 use crate::dates::{self, DateFormat};
-use crate::ingest::{self, ColumnMap, Encoding, FileFormat, ReadOptions, SourceInfo};
+use crate::ingest::{ColumnMap, Encoding, FileFormat, Input, ReadOptions, SourceInfo};
 use crate::progress::Steps;
-use crate::rfm::{self, Frequency, RfmTable};
+use crate::rfm::{Frequency, RfmTable};
 use crate::sample;
+use crate::scan::{self, Scan, ScanOptions};
 use crate::settings::{KChoice, Settings};
 
 /// Name shown for the built-in sample input.
@@ -84,19 +85,16 @@ pub fn read_options(s: &Settings) -> Result<ReadOptions> {
     })
 }
 
-/// Reads the configured input, or the built-in sample when no path is set.
-pub fn read_input(s: &Settings) -> Result<ingest::RawTable> {
-    let opts = read_options(s)?;
+/// The configured input, or the built-in sample when no path is set.
+pub fn input(s: &Settings) -> Input {
     if s.input.path.is_empty() {
-        let bytes = sample::generate(&sample::SampleSpec::default());
-        return Ok(ingest::read_bytes(
-            bytes,
-            SAMPLE_NAME,
-            FileFormat::Csv,
-            &opts,
-        )?);
+        Input::Bytes {
+            bytes: sample::generate(&sample::SampleSpec::default()).into(),
+            name: SAMPLE_NAME.into(),
+        }
+    } else {
+        Input::File(Path::new(&s.input.path).to_path_buf())
     }
-    Ok(ingest::read_file(Path::new(&s.input.path), &opts)?)
 }
 
 /// Runs the whole segmentation.
@@ -130,7 +128,7 @@ pub fn elbow_for(run: &SegmentRun, s: &Settings) -> Result<elbow::ElbowResult> {
 pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let started = Instant::now();
     let auto_k = s.cluster.k == KChoice::Auto;
-    let steps = Steps::new(4 + usize::from(auto_k));
+    let steps = Steps::new(2 + usize::from(auto_k));
     // Check cheap settings before reading a large file.
     let forced_dates = match s.input.date_format.as_str() {
         "" | "auto" => None,
@@ -163,48 +161,41 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     linfa::ParamGuard::check_ref(&params)
         .map_err(|e| anyhow::anyhow!("invalid clustering settings: {e}"))?;
 
-    steps.start("reading input")?;
-    let raw = read_input(s)?;
-    tracing::info!(rows = raw.rows, elapsed = ?started.elapsed(), "read {}", raw.source.path);
-
-    steps.start("cleaning")?;
-    let opts = CleanOptions {
-        returns: s.clean.returns,
-        drop_zero_price: s.clean.drop_zero_price,
-        date_format: forced_dates,
-        snapshot: explicit_snapshot,
+    steps.start("reading and cleaning the input")?;
+    let opts = ScanOptions {
+        read: read_options(s)?,
+        clean: CleanOptions {
+            returns: s.clean.returns,
+            drop_zero_price: s.clean.drop_zero_price,
+            date_format: forced_dates,
+            snapshot: explicit_snapshot,
+        },
+        frequency: s.rfm.frequency,
     };
-    let cleaned = clean::clean(&raw, &opts)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "cleaned");
-    if cleaned.date_ambiguous {
+    let Scan {
+        source,
+        totals,
+        date_ambiguous,
+    } = scan::scan(&input(s), &opts)?;
+    let (ledger, table) = (totals.ledger, totals.table);
+    if date_ambiguous {
         tracing::warn!(
             "{}: dates could be month/day or day/month; read as {}. Pass --date-format if that is wrong",
-            raw.source.path,
-            cleaned.ledger.date_format
+            source.path,
+            ledger.date_format
         );
     }
-    steps.start("computing RFM")?;
-    let mut ledger = cleaned.ledger;
-    let table = rfm::compute(
-        &cleaned.transactions,
-        cleaned.snapshot,
-        s.rfm.frequency,
-        &mut ledger,
-    );
-    if table.is_empty() {
-        return Err(clean::nothing_left(&raw.source.path, &ledger).into());
-    }
-    tracing::info!(customers = table.len(), elapsed = ?started.elapsed(), "RFM computed");
+    tracing::info!(rows = totals.rows, customers = table.len(), elapsed = ?started.elapsed(), "RFM computed");
 
     let k_choice = match s.cluster.k {
         KChoice::Fixed(_) => None,
         KChoice::Auto => {
             steps.start("choosing k")?;
-            let result = sweep(&table, s, &raw.source.path)?;
+            let result = sweep(&table, s, &source.path)?;
             if result.points.is_empty() {
                 bail!(
                     "{}: only {} customers, too few for k = {}..{}",
-                    raw.source.path,
+                    source.path,
                     table.len(),
                     s.cluster.k_min,
                     s.cluster.k_max
@@ -218,10 +209,9 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         Some(c) => params.n_clusters(c.recommended),
         None => params,
     };
-    let emails = clean::emails_by_customer(&raw, &table.customer_ids)?;
     steps.start("clustering")?;
     let segmentation = cluster::segment(&table, params)
-        .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", raw.source.path))?;
+        .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", source.path))?;
     steps.finish();
     tracing::info!(elapsed = ?started.elapsed(), inertia = segmentation.inertia, "clustered");
 
@@ -230,7 +220,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             frequency: s.rfm.frequency,
             returns: s.clean.returns,
             drop_zero_price: s.clean.drop_zero_price,
-            snapshot: dates::format_millis(cleaned.snapshot),
+            snapshot: dates::format_millis(totals.snapshot),
             snapshot_source: if explicit_snapshot.is_some() {
                 "given"
             } else {
@@ -244,13 +234,13 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             date_format: ledger.date_format.clone(),
             columns: s.input.columns.clone(),
         },
-        rows: raw.rows,
-        source: raw.source,
+        rows: totals.rows,
+        source,
         ledger,
-        snapshot: cleaned.snapshot,
+        snapshot: totals.snapshot,
         rfm: table,
         segmentation,
         k_choice,
-        emails,
+        emails: totals.emails,
     })
 }

@@ -1,5 +1,6 @@
 //! Input limits: the one place where every reader checks a size taken from a file (bytes
-//! after decompression, rows, columns, bytes per field) before it allocates by it.
+//! after decompression, rows, columns, bytes per field, what is held in memory at once,
+//! customers and invoices) before it allocates by it.
 
 use std::io::Read;
 
@@ -15,10 +16,19 @@ pub const XLSX_MAX_COLUMNS: u64 = 16_384;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InputLimits {
-    /// Bytes read from the input after decompression (gzip, XLSX, Parquet pages), in MiB.
+    /// Bytes read from the input after decompression, in MiB. Streamed formats (CSV, gzip,
+    /// Parquet) hold only a piece at a time, so this bounds time rather than memory.
     pub max_input_mb: u64,
+    /// What a reader holds in memory at once, in MiB: an XLSX workbook's inflated parts (a
+    /// sheet is read whole), one Parquet row group's mapped columns, a file read whole by
+    /// `convert`.
+    pub max_chunk_mb: u64,
     /// Data rows.
     pub max_rows: u64,
+    /// Distinct customers: the state of a run grows with them (about 100 bytes each).
+    pub max_customers: u64,
+    /// Distinct (customer, invoice) pairs kept to count invoices exactly (about 24 bytes each).
+    pub max_invoices: u64,
     /// Columns in the header (all of them, mapped or not).
     pub max_columns: u64,
     /// Bytes in one field (cell), in KiB.
@@ -28,8 +38,11 @@ pub struct InputLimits {
 impl Default for InputLimits {
     fn default() -> Self {
         InputLimits {
-            max_input_mb: 512,
-            max_rows: 5_000_000,
+            max_input_mb: 64 << 10,
+            max_chunk_mb: 1 << 10,
+            max_rows: 1_000_000_000,
+            max_customers: 20_000_000,
+            max_invoices: 100_000_000,
             max_columns: 1_000,
             max_field_kb: 64,
         }
@@ -39,6 +52,10 @@ impl Default for InputLimits {
 impl InputLimits {
     pub fn input_bytes(&self) -> u64 {
         self.max_input_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn chunk_bytes(&self) -> u64 {
+        self.max_chunk_mb.saturating_mul(1 << 20)
     }
 
     pub fn field_bytes(&self) -> u64 {
@@ -57,6 +74,44 @@ impl InputLimits {
                 ),
                 "max_input_mb",
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses `bytes` held in memory at once (`what`, e.g. "the workbook's parts") over
+    /// `max_chunk_mb`.
+    pub fn check_chunk(&self, path: &str, bytes: u64, what: &str) -> Result<(), IngestError> {
+        if bytes > self.chunk_bytes() {
+            let detail = format!(
+                "{what} come to {} in memory, over the limit of {} MiB",
+                mib(bytes),
+                self.max_chunk_mb
+            );
+            return Err(refuse(path, detail, "max_chunk_mb"));
+        }
+        Ok(())
+    }
+
+    /// Refuses more than `max_customers` distinct customers.
+    pub fn check_customers(&self, path: &str, customers: u64) -> Result<(), IngestError> {
+        if customers > self.max_customers {
+            let detail = format!(
+                "more than {} distinct customers, the limit",
+                self.max_customers
+            );
+            return Err(refuse(path, detail, "max_customers"));
+        }
+        Ok(())
+    }
+
+    /// Refuses more than `max_invoices` distinct (customer, invoice) pairs.
+    pub fn check_invoices(&self, path: &str, invoices: u64) -> Result<(), IngestError> {
+        if invoices > self.max_invoices {
+            let detail = format!(
+                "more than {} distinct invoices, the limit for --frequency invoices (--frequency lines needs no such memory)",
+                self.max_invoices
+            );
+            return Err(refuse(path, detail, "max_invoices"));
         }
         Ok(())
     }
@@ -114,8 +169,8 @@ impl InputLimits {
         Ok(())
     }
 
-    /// Inflates what `open` reads to its end, refusing it once more than `max_input_mb`
-    /// would come out. Up to [`EAGER_INFLATE`] is kept on the first pass (most files end
+    /// Inflates what `open` reads to its end (a file read whole), refusing it once more
+    /// than `max_chunk_mb` would come out. Up to [`EAGER_INFLATE`] is kept on the first pass (most files end
     /// there); past it the rest is only counted, into nothing, so that a bomb costs time but
     /// little memory, and a genuine larger file is inflated again into a buffer of exactly
     /// its size.
@@ -126,7 +181,7 @@ impl InputLimits {
         format: &'static str,
     ) -> Result<Vec<u8>, IngestError> {
         let failed = |e: std::io::Error| super::corrupt(path, format, e);
-        let limit = self.input_bytes();
+        let limit = self.chunk_bytes().min(self.input_bytes());
         let eager = EAGER_INFLATE.min(limit);
         let mut reader = open();
         let mut out = Vec::new();
@@ -144,10 +199,15 @@ impl InputLimits {
             kept + std::io::copy(&mut reader.take(rest), &mut std::io::sink()).map_err(failed)?;
         if total > limit {
             let detail = format!(
-                "the data comes to more than {} MiB after decompression, the limit",
-                self.max_input_mb
+                "the data comes to more than {} MiB after decompression, the limit for a file read whole",
+                limit >> 20
             );
-            return Err(refuse(path, detail, "max_input_mb"));
+            let setting = if self.chunk_bytes() <= self.input_bytes() {
+                "max_chunk_mb"
+            } else {
+                "max_input_mb"
+            };
+            return Err(refuse(path, detail, setting));
         }
         let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         open().take(total).read_to_end(&mut out).map_err(failed)?;
@@ -186,7 +246,7 @@ mod tests {
     #[test]
     fn capped_read_stops_at_the_limit() {
         let limits = InputLimits {
-            max_input_mb: 1,
+            max_chunk_mb: 1,
             ..InputLimits::default()
         };
         let data = vec![b'x'; 1 << 20];
@@ -197,7 +257,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("max_input_mb") && err.contains("more than 1 MiB"),
+            err.contains("max_chunk_mb") && err.contains("more than 1 MiB"),
             "{err}"
         );
     }
@@ -205,7 +265,7 @@ mod tests {
     #[test]
     fn past_the_eager_part_the_rest_is_counted_then_read_again() {
         let limits = InputLimits {
-            max_input_mb: 100,
+            max_chunk_mb: 100,
             ..InputLimits::default()
         };
         let size = EAGER_INFLATE + (6 << 20);

@@ -85,6 +85,32 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Options(String),
+    /// Internal: auto-detected UTF-8 turned out wrong after non-ASCII text was already
+    /// read as UTF-8; the pass starts again reading Latin-1.
+    #[error("{path}: the text is not UTF-8 after all; read again as Latin-1")]
+    Reencode { path: String },
+}
+
+impl IngestError {
+    /// Adds the rows before a chunk to a row number found inside it.
+    pub fn after_rows(self, before: usize) -> IngestError {
+        match self {
+            IngestError::Ragged {
+                path,
+                row,
+                line,
+                got,
+                expected,
+            } => IngestError::Ragged {
+                path,
+                row: row + before,
+                line,
+                got,
+                expected,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The supported input formats.
@@ -165,11 +191,13 @@ pub struct SourceInfo {
     pub columns: std::collections::BTreeMap<String, String>,
 }
 
-/// The mapped columns of an input, one entry per data row.
-#[derive(Debug, Clone)]
-pub struct RawTable {
-    pub source: SourceInfo,
+/// A run of consecutive data rows of an input: the mapped columns, typed as the format types
+/// them (text where the format is untyped). Typing and cleaning come later.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
     pub rows: usize,
+    /// 1-based line of the chunk's first row in a text file (for messages); 0 otherwise.
+    pub first_line: u64,
     pub customer: Series,
     pub invoice: Option<Series>,
     pub date: Series,
@@ -179,39 +207,123 @@ pub struct RawTable {
     pub email: Option<Series>,
 }
 
-/// Columns handed back by a format reader, before the manifest is completed.
-pub(crate) struct Mapped {
-    pub rows: usize,
-    pub resolved: Resolved,
-    pub columns: Vec<(Role, Series)>,
-    pub encoding: Option<String>,
-    pub delimiter: Option<String>,
-    pub sheet: Option<String>,
+impl Chunk {
+    fn from_columns(rows: usize, first_line: u64, columns: Vec<(Role, Series)>) -> Chunk {
+        let mut chunk = Chunk {
+            rows,
+            first_line,
+            ..Chunk::default()
+        };
+        for (role, series) in columns {
+            match role {
+                Role::Customer => chunk.customer = series,
+                Role::Invoice => chunk.invoice = Some(series),
+                Role::Date => chunk.date = series,
+                Role::Quantity => chunk.quantity = Some(series),
+                Role::Price => chunk.price = Some(series),
+                Role::Amount => chunk.amount = Some(series),
+                Role::Email => chunk.email = Some(series),
+            }
+        }
+        chunk
+    }
+
+    /// Rows `offset..offset + len` (no copy).
+    pub fn slice(&self, offset: usize, len: usize) -> Chunk {
+        let s = |c: &Series| c.slice(offset as i64, len);
+        let o = |c: &Option<Series>| c.as_ref().map(s);
+        Chunk {
+            rows: len,
+            first_line: 0,
+            customer: s(&self.customer),
+            invoice: o(&self.invoice),
+            date: s(&self.date),
+            quantity: o(&self.quantity),
+            price: o(&self.price),
+            amount: o(&self.amount),
+            email: o(&self.email),
+        }
+    }
 }
 
-/// Reads `path` with `opts`.
-pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<RawTable, IngestError> {
-    let (bytes, display, format) = load(path, opts)?;
-    read_bytes(bytes, &display, format, opts)
+/// Work that yields the next chunk: the reader hands these out in file order and worker
+/// threads run them (parsing a block of text, decoding a row group).
+pub type Piece = Box<dyn FnOnce() -> Result<Chunk, IngestError> + Send>;
+
+/// An opened input: what it is, and its pieces in file order. Only the pieces in flight are
+/// in memory.
+pub struct Stream {
+    /// The manifest entry; `sha256` is filled in by [`Input::hash`] once the pass is done.
+    pub source: SourceInfo,
+    pub pieces: Box<dyn Iterator<Item = Result<Piece, IngestError>> + Send>,
+    /// A text input's encoding as decided so far (it can turn from UTF-8 to Latin-1 as the
+    /// text goes); read it when the pass is done.
+    pub encoding: Option<std::sync::Arc<std::sync::Mutex<&'static str>>>,
 }
 
-/// The file's bytes, its name for messages and its format.
-fn load(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, String, FileFormat), IngestError> {
+/// Where the data comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    File(std::path::PathBuf),
+    /// An in-memory file (the built-in sample); `name` is used in messages.
+    Bytes {
+        bytes: std::sync::Arc<[u8]>,
+        name: String,
+    },
+}
+
+impl Input {
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    /// A fresh reader over the raw bytes.
+    fn reader(&self) -> Result<Box<dyn std::io::Read + Send>, IngestError> {
+        match self {
+            Input::File(path) => Ok(Box::new(open_file(path)?)),
+            Input::Bytes { bytes, .. } => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
+        }
+    }
+
+    /// SHA-256 of the raw bytes, computed on its own thread while the pass runs (the file
+    /// is read again from the page cache, never a second sequential pass of the pass itself).
+    pub fn hash(&self) -> std::thread::JoinHandle<Result<String, IngestError>> {
+        let input = self.clone();
+        std::thread::spawn(move || {
+            let mut reader = input.reader()?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(source) => {
+                        return Err(IngestError::Io {
+                            path: input.name(),
+                            source,
+                        });
+                    }
+                };
+                hasher.update(&buf[..n]);
+            }
+            Ok(hex(&hasher.finalize()))
+        })
+    }
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File, IngestError> {
     let display = path.display().to_string();
     if path.is_dir() {
         return Err(IngestError::Options(format!(
             "{display}: is a directory; pass a transactions file with --input"
         )));
     }
-    let format = match opts.format {
-        Some(f) => f,
-        None => FileFormat::from_path(path)?,
-    };
-    if let Ok(meta) = std::fs::metadata(path) {
-        opts.limits.check_bytes(&display, meta.len())?;
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => Ok((bytes, display, format)),
+    match std::fs::File::open(path) {
+        Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(IngestError::NotFound { path: display })
         }
@@ -222,64 +334,93 @@ fn load(path: &Path, opts: &ReadOptions) -> Result<(Vec<u8>, String, FileFormat)
     }
 }
 
-/// Reads an in-memory file; `name` is used in messages and the manifest.
-pub fn read_bytes(
-    bytes: Vec<u8>,
-    name: &str,
-    format: FileFormat,
-    opts: &ReadOptions,
-) -> Result<RawTable, IngestError> {
-    if bytes.is_empty() {
-        return Err(IngestError::Empty { path: name.into() });
+/// Columns handed back by a format reader that reads a file whole (XLSX).
+pub(crate) struct Mapped {
+    pub rows: usize,
+    pub resolved: Resolved,
+    pub columns: Vec<(Role, Series)>,
+    pub sheet: Option<String>,
+}
+
+/// Rows per chunk when a whole table is cut up for the workers.
+const TABLE_CHUNK_ROWS: usize = 1 << 18;
+
+/// Opens `input` for one streaming pass. Cheap: reads the header (and the first block of a
+/// text file), never the whole input.
+pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
+    let name = input.name();
+    if let Input::File(path) = input
+        && path.is_dir()
+    {
+        return Err(IngestError::Options(format!(
+            "{name}: is a directory; pass a transactions file with --input"
+        )));
     }
-    let size = bytes.len() as u64;
-    opts.limits.check_bytes(name, size)?;
-    // Hash on the other core while the file is parsed.
-    let (sha256, mapped) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| hex(&Sha256::digest(&bytes)));
-        let mapped = match format {
-            FileFormat::Csv => csv::read(&bytes, name, opts),
-            FileFormat::Xlsx => xlsx::read(&bytes, name, opts),
-            FileFormat::Parquet => parquet::read(&bytes, name, opts),
-        };
-        (hasher.join().expect("hashing thread panicked"), mapped)
-    });
-    let mapped = mapped?;
-    if mapped.rows == 0 {
-        return Err(IngestError::HeaderOnly { path: name.into() });
-    }
-    let mut table = RawTable {
-        source: SourceInfo {
-            path: name.to_string(),
-            format,
-            sha256,
-            bytes: size,
-            encoding: mapped.encoding,
-            delimiter: mapped.delimiter,
-            sheet: mapped.sheet,
-            columns: mapped.resolved.manifest(),
-        },
-        rows: mapped.rows,
-        customer: Series::default(),
-        invoice: None,
-        date: Series::default(),
-        quantity: None,
-        price: None,
-        amount: None,
-        email: None,
+    let format = match (opts.format, input) {
+        (Some(f), _) => f,
+        (None, Input::File(path)) => FileFormat::from_path(path)?,
+        (None, Input::Bytes { .. }) => FileFormat::Csv,
     };
-    for (role, series) in mapped.columns {
-        match role {
-            Role::Customer => table.customer = series,
-            Role::Invoice => table.invoice = Some(series),
-            Role::Date => table.date = series,
-            Role::Quantity => table.quantity = Some(series),
-            Role::Price => table.price = Some(series),
-            Role::Amount => table.amount = Some(series),
-            Role::Email => table.email = Some(series),
+    let size = match input {
+        Input::File(path) => {
+            let file = open_file(path)?;
+            file.metadata().map(|m| m.len()).unwrap_or(0)
+        }
+        Input::Bytes { bytes, .. } => bytes.len() as u64,
+    };
+    if size == 0 {
+        return Err(IngestError::Empty { path: name });
+    }
+    opts.limits.check_bytes(&name, size)?;
+    let info = |resolved: &Resolved| SourceInfo {
+        path: name.clone(),
+        format,
+        sha256: String::new(),
+        bytes: size,
+        encoding: None,
+        delimiter: None,
+        sheet: None,
+        columns: resolved.manifest(),
+    };
+    match format {
+        FileFormat::Csv => csv::open(input.reader()?, &name, opts, info),
+        FileFormat::Parquet => {
+            let file = match input {
+                Input::File(path) => parquet::Bytes::File(path.clone()),
+                Input::Bytes { bytes, .. } => parquet::Bytes::Memory(bytes.clone()),
+            };
+            parquet::open(file, &name, opts, info)
+        }
+        FileFormat::Xlsx => {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut input.reader()?, &mut raw).map_err(|source| {
+                IngestError::Io {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
+            opts.limits
+                .check_chunk(&name, raw.len() as u64, "the workbook's bytes")?;
+            let mapped = xlsx::read(&raw, &name, opts)?;
+            drop(raw);
+            if mapped.rows == 0 {
+                return Err(IngestError::HeaderOnly { path: name });
+            }
+            let mut source = info(&mapped.resolved);
+            source.sheet = mapped.sheet;
+            let table = Chunk::from_columns(mapped.rows, 0, mapped.columns);
+            let rows = mapped.rows;
+            let pieces = (0..rows).step_by(TABLE_CHUNK_ROWS).map(move |offset| {
+                let chunk = table.slice(offset, TABLE_CHUNK_ROWS.min(rows - offset));
+                Ok(Box::new(move || Ok(chunk)) as Piece)
+            });
+            Ok(Stream {
+                source,
+                pieces: Box::new(pieces),
+                encoding: None,
+            })
         }
     }
-    Ok(table)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -301,7 +442,20 @@ pub fn read_all_columns(
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<(polars::prelude::DataFrame, Resolved), IngestError> {
-    let (bytes, display, format) = load(path, opts)?;
+    let display = path.display().to_string();
+    let format = match opts.format {
+        Some(f) => f,
+        None => FileFormat::from_path(path)?,
+    };
+    let mut file = open_file(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    opts.limits
+        .check_chunk(&display, size, "the file's bytes (read whole)")?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| IngestError::Io {
+        path: display.clone(),
+        source,
+    })?;
     if bytes.is_empty() {
         return Err(IngestError::Empty { path: display });
     }

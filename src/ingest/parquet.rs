@@ -1,14 +1,156 @@
-//! Parquet input, read by polars with only the mapped columns projected.
+//! Parquet input, read by polars one row group at a time with only the mapped columns
+//! projected.
 
 use std::io::Cursor;
 
 use polars::prelude::*;
 
+use super::columns::Role;
 use super::columns::resolve;
-use super::{IngestError, InputLimits, Mapped, ReadOptions, corrupt};
+use super::{IngestError, InputLimits, ReadOptions, corrupt};
+use polars::io::parquet::metadata::FileMetadataRef;
 
-/// Rows, columns and the inflated size of the columns to be read, from the file's footer,
-/// against the input limits: a few hundred KB can declare tens of millions of rows.
+/// Where a Parquet file's bytes are: a file is mapped again by every row group's reader
+/// (and unmapped after it), so only the row groups in flight count in memory.
+pub(crate) enum Bytes {
+    File(std::path::PathBuf),
+    Memory(Arc<[u8]>),
+}
+
+/// Projected, inflated bytes of row group `group` (its footer's figures).
+fn group_bytes(meta: &FileMetadataRef, group: usize, names: &[String]) -> u64 {
+    let mut inflated = 0u64;
+    for name in names {
+        for column in meta.row_groups[group]
+            .columns_under_root_iter(name)
+            .into_iter()
+            .flatten()
+        {
+            let size = u64::try_from(column.uncompressed_size()).unwrap_or(u64::MAX);
+            inflated = inflated.saturating_add(size);
+        }
+    }
+    inflated
+}
+
+fn read_group(
+    bytes: &Bytes,
+    meta: &FileMetadataRef,
+    names: &[String],
+    slice: (usize, usize),
+    path: &str,
+) -> PolarsResult<DataFrame> {
+    fn finish<R: polars::io::mmap::MmapBytesReader>(
+        mut reader: ParquetReader<R>,
+        meta: &FileMetadataRef,
+        names: &[String],
+        slice: (usize, usize),
+    ) -> PolarsResult<DataFrame> {
+        reader.set_metadata(meta.clone());
+        reader
+            .with_columns(Some(names.to_vec()))
+            .with_slice(Some(slice))
+            .read_parallel(ParallelStrategy::None)
+            .finish()
+    }
+    match bytes {
+        Bytes::File(p) => {
+            let file =
+                std::fs::File::open(p).map_err(|e| polars_err!(ComputeError: "{path}: {e}"))?;
+            finish(ParquetReader::new(file), meta, names, slice)
+        }
+        Bytes::Memory(m) => finish(
+            ParquetReader::new(Cursor::new(m.clone())),
+            meta,
+            names,
+            slice,
+        ),
+    }
+}
+
+/// Opens a Parquet file for streaming, one row group per piece. The footer is checked
+/// against the limits first: a few hundred KB can declare tens of millions of rows.
+pub(crate) fn open(
+    bytes: Bytes,
+    path: &str,
+    opts: &ReadOptions,
+    info: impl Fn(&super::Resolved) -> super::SourceInfo,
+) -> Result<super::Stream, IngestError> {
+    let bad = |e: PolarsError| corrupt(path, "Parquet", e);
+    let (schema, meta) = match &bytes {
+        Bytes::File(p) => {
+            let file = std::fs::File::open(p).map_err(|e| corrupt(path, "Parquet", e))?;
+            let mut reader = ParquetReader::new(file);
+            (
+                reader.schema().map_err(bad)?,
+                reader.get_metadata().map_err(bad)?.clone(),
+            )
+        }
+        Bytes::Memory(m) => {
+            let mut reader = ParquetReader::new(Cursor::new(m.clone()));
+            (
+                reader.schema().map_err(bad)?,
+                reader.get_metadata().map_err(bad)?.clone(),
+            )
+        }
+    };
+    opts.limits.check_columns(path, schema.len() as u64, None)?;
+    let headers: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let resolved = resolve(&opts.columns, &headers, path)?;
+    let mut names: Vec<String> = resolved.found.values().map(|(_, h)| h.clone()).collect();
+    names.sort();
+    names.dedup();
+    opts.limits.check_rows(path, meta.num_rows as u64, None)?;
+    if meta.num_rows == 0 {
+        return Err(IngestError::HeaderOnly { path: path.into() });
+    }
+    let mut total = 0u64;
+    for group in 0..meta.row_groups.len() {
+        let size = group_bytes(&meta, group, &names);
+        opts.limits.check_chunk(
+            path,
+            size,
+            &format!("row group {}'s mapped columns", group + 1),
+        )?;
+        total = total.saturating_add(size);
+    }
+    opts.limits.check_bytes(path, total)?;
+    let roles: Vec<(Role, String)> = resolved
+        .found
+        .iter()
+        .map(|(r, (_, h))| (*r, h.clone()))
+        .collect();
+    let source = info(&resolved);
+    let shared = Arc::new((bytes, meta.clone(), names, roles, path.to_string()));
+    let mut offset = 0usize;
+    let pieces = (0..meta.row_groups.len()).map(move |group| {
+        let rows = meta.row_groups[group].num_rows();
+        let slice = (offset, rows);
+        offset += rows;
+        let shared = shared.clone();
+        Ok(Box::new(move || {
+            let (bytes, meta, names, roles, path) = &*shared;
+            let df = read_group(bytes, meta, names, slice, path)
+                .map_err(|e| corrupt(path, "Parquet", e))?;
+            let columns = roles
+                .iter()
+                .map(|(role, header)| {
+                    df.column(header)
+                        .map(|c| (*role, c.as_materialized_series().clone()))
+                        .map_err(|e| corrupt(path, "Parquet", e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::Chunk::from_columns(df.height(), 0, columns))
+        }) as super::Piece)
+    });
+    Ok(super::Stream {
+        source,
+        pieces: Box::new(pieces),
+        encoding: None,
+    })
+}
+
+/// Rows, columns and the inflated size of the columns to be read, from the file's footer.
 fn check_limits(
     reader: &mut ParquetReader<Cursor<&[u8]>>,
     names: &[String],
@@ -17,51 +159,13 @@ fn check_limits(
 ) -> Result<(), IngestError> {
     let meta = reader
         .get_metadata()
-        .map_err(|e| corrupt(path, "Parquet", e))?;
+        .map_err(|e| corrupt(path, "Parquet", e))?
+        .clone();
     limits.check_rows(path, meta.num_rows as u64, None)?;
-    let mut inflated = 0u64;
-    for group in &meta.row_groups {
-        for name in names {
-            for column in group.columns_under_root_iter(name).into_iter().flatten() {
-                let size = u64::try_from(column.uncompressed_size()).unwrap_or(u64::MAX);
-                inflated = inflated.saturating_add(size);
-            }
-        }
-    }
-    limits.check_bytes(path, inflated)
-}
-
-pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
-    let mut reader = ParquetReader::new(Cursor::new(raw));
-    let schema = reader.schema().map_err(|e| corrupt(path, "Parquet", e))?;
-    opts.limits.check_columns(path, schema.len() as u64, None)?;
-    let headers: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-    let resolved = resolve(&opts.columns, &headers, path)?;
-    let mut names: Vec<String> = resolved.found.values().map(|(_, h)| h.clone()).collect();
-    names.sort();
-    names.dedup();
-    check_limits(&mut reader, &names, path, &opts.limits)?;
-    let df = reader
-        .with_columns(Some(names))
-        .finish()
-        .map_err(|e| corrupt(path, "Parquet", e))?;
-    let columns = resolved
-        .found
-        .iter()
-        .map(|(role, (_, header))| {
-            df.column(header)
-                .map(|c| (*role, c.as_materialized_series().clone()))
-                .map_err(|e| corrupt(path, "Parquet", e))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Mapped {
-        rows: df.height(),
-        resolved,
-        columns,
-        encoding: None,
-        delimiter: None,
-        sheet: None,
-    })
+    let inflated = (0..meta.row_groups.len())
+        .map(|g| group_bytes(&meta, g, names))
+        .fold(0u64, u64::saturating_add);
+    limits.check_chunk(path, inflated, "the file's columns (read whole)")
 }
 
 /// Every column, for `convert`.

@@ -73,7 +73,7 @@ fn decode_plain<'a>(
     }
 }
 
-fn latin1_to_utf8(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn latin1_to_utf8(bytes: &[u8]) -> Vec<u8> {
     let extra = bytes.iter().filter(|&&b| b >= 0x80).count();
     let mut out = Vec::with_capacity(bytes.len() + extra);
     for &b in bytes {
@@ -116,6 +116,13 @@ const MAX_ALIGNED_WIDTH: usize = 1 << 16;
 /// The first non-blank line (the header), for its length.
 pub fn first_line(text: &[u8]) -> &[u8] {
     sample_lines(text, 1).into_iter().next().unwrap_or_default()
+}
+
+/// The first non-blank line with a line break, to put in front of later blocks.
+pub fn first_line_with_break(text: &[u8]) -> Vec<u8> {
+    let mut line = first_line(text).to_vec();
+    line.push(b'\n');
+    line
 }
 
 /// Sample lines (non-blank) from the start of the text.
@@ -239,13 +246,22 @@ fn columns_between_gaps(lines: &[&[u8]], min_gap: usize) -> Vec<(usize, usize)> 
     cols
 }
 
-/// Rewrites whitespace-separated or aligned text as tab-separated text without quoting.
-pub fn to_tab_separated(text: &[u8], layout: Layout) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let cols = match layout {
+/// Column spans of a whitespace-aligned layout, from the first lines of `text`.
+pub fn fixed_width_spans(text: &[u8], layout: Layout) -> Vec<(usize, usize)> {
+    match layout {
         Layout::FixedWidth => fixed_width_columns(&sample_lines(text, 1000)),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// Rewrites whitespace-separated or aligned text as tab-separated text without quoting.
+pub fn to_tab_separated(text: &[u8], layout: Layout) -> Vec<u8> {
+    to_tab_separated_with(text, layout, &fixed_width_spans(text, layout))
+}
+
+/// [`to_tab_separated`] with the spans of an aligned layout already known.
+pub fn to_tab_separated_with(text: &[u8], layout: Layout, cols: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
     for line in text.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {

@@ -30,7 +30,12 @@ fn check_inflated(raw: &[u8], path: &str, limits: &InputLimits) -> Result<(), In
         let part = zip.by_index_raw(i).map_err(|e| corrupt(path, "XLSX", e))?;
         declared = declared.saturating_add(part.size());
     }
-    limits.check_bytes(path, declared)
+    limits.check_bytes(path, declared)?;
+    limits.check_chunk(
+        path,
+        declared,
+        "the workbook's inflated parts (a sheet is read whole)",
+    )
 }
 
 pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
@@ -153,8 +158,6 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
         rows,
         resolved,
         columns,
-        encoding: None,
-        delimiter: None,
         sheet: Some(sheet),
     })
 }

@@ -5,13 +5,17 @@
 //! `bench/fuzz.sh` runs many more for as long as it is given.
 
 use proptest::prelude::*;
-use rfm_agent::ingest::{self, ColumnMap, FileFormat, InputLimits, ReadOptions};
+use rfm_agent::ingest::{ColumnMap, FileFormat, Input, InputLimits, ReadOptions};
+use rfm_agent::scan::{ScanOptions, scan};
 
 fn opts() -> ReadOptions {
     ReadOptions {
         limits: InputLimits {
             max_input_mb: 4,
+            max_chunk_mb: 4,
             max_rows: 10_000,
+            max_customers: 5_000,
+            max_invoices: 5_000,
             max_columns: 200,
             max_field_kb: 4,
         },
@@ -19,16 +23,26 @@ fn opts() -> ReadOptions {
     }
 }
 
-/// Reads `bytes` as `format`; any outcome but a panic is fine, and errors stay short.
+/// Reads and cleans `bytes` as `format`; any outcome but a panic is fine, and errors stay
+/// short.
 fn read(bytes: Vec<u8>, format: FileFormat) {
-    if let Err(e) = ingest::read_bytes(bytes, "fuzz.in", format, &opts()) {
-        let m = rfm_agent::bounded::message(&e.to_string());
+    let input = Input::Bytes {
+        bytes: bytes.into(),
+        name: "fuzz.in".into(),
+    };
+    let opts = ScanOptions {
+        read: ReadOptions {
+            format: Some(format),
+            ..opts()
+        },
+        clean: Default::default(),
+        frequency: Default::default(),
+    };
+    if let Err(e) = scan(&input, &opts) {
+        let e = format!("{e:#}");
+        let m = rfm_agent::bounded::message(&e);
         assert!(m.len() <= rfm_agent::bounded::MAX_MESSAGE);
-        assert!(
-            e.to_string().len() < 8192,
-            "error of {} bytes",
-            e.to_string().len()
-        );
+        assert!(e.len() < 8192, "error of {} bytes", e.len());
     }
 }
 
@@ -190,7 +204,7 @@ proptest! {
     fn column_mappings_never_panic(spec in "\\PC{0,80}", headers in prop::collection::vec("\\PC{0,12}", 0..12)) {
         let mut map = ColumnMap::default();
         if map.apply_overrides(&spec).is_ok() {
-            let _ = ingest::resolve_columns(&map, &headers, "fuzz.csv");
+            let _ = rfm_agent::ingest::resolve_columns(&map, &headers, "fuzz.csv");
         }
     }
 }

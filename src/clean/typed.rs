@@ -1,0 +1,418 @@
+//! One chunk of rows, typed and sorted by the cleaning rules: what each row is (kept, or
+//! the rule that removed it), the value it carries, and for kept rows what the per-customer
+//! accumulator needs. Worker threads run this on chunks in parallel; nothing here depends on
+//! other chunks, so the accumulator can take the chunks in file order.
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::{CleanError, CleanOptions, Returns, Rule, normalize_customer, parse_number};
+use crate::dates::{self, DateFormat};
+use crate::ingest::Chunk;
+use crate::intern::{NONE, intern};
+
+/// A customer id as the accumulator keys it: whole numbers (from a numeric column, or text
+/// in canonical decimal form) as numbers, anything else as its normalised text. `17850`,
+/// `"17850"` and `17850.0` are one customer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CustomerKey {
+    Num(u64),
+    Text(Box<str>),
+}
+
+impl CustomerKey {
+    fn of_text(s: &str) -> CustomerKey {
+        let canonical = !s.is_empty()
+            && s.len() <= 19
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        match s.parse::<u64>() {
+            Ok(v) if canonical => CustomerKey::Num(v),
+            _ => CustomerKey::Text(s.into()),
+        }
+    }
+
+    /// The id as written in outputs.
+    pub fn display(&self) -> String {
+        match self {
+            CustomerKey::Num(v) => v.to_string(),
+            CustomerKey::Text(s) => s.to_string(),
+        }
+    }
+
+    /// The whole number the id reads as, for ordering ids numerically.
+    pub fn number(&self) -> Option<u64> {
+        match self {
+            CustomerKey::Num(v) => Some(*v),
+            CustomerKey::Text(s) => s.parse().ok(),
+        }
+    }
+}
+
+/// Flags of a kept line.
+pub const RETURN: u8 = 1;
+/// After an explicit snapshot: counted as kept, then removed by [`Rule::AfterSnapshot`].
+pub const LATE: u8 = 2;
+/// No invoice number: the line is an order of its own.
+pub const NO_INVOICE: u8 = 4;
+
+/// A typed chunk. Per row: `outcome` (0 kept or late, else 1 + the rule) and `revenue`;
+/// then the kept lines, in row order.
+#[derive(Debug, Default)]
+pub struct Lines {
+    pub rows: usize,
+    pub outcome: Vec<u8>,
+    pub revenue: Vec<f64>,
+    /// Distinct customers of the chunk, indexed by `kept_customer` and `emails`.
+    pub keys: Vec<CustomerKey>,
+    pub kept_row: Vec<u32>,
+    pub kept_customer: Vec<u32>,
+    /// 64-bit hash of the invoice number (never 0).
+    pub kept_invoice: Vec<u64>,
+    pub kept_millis: Vec<i64>,
+    /// Line value; negative for netted returns.
+    pub kept_value: Vec<f64>,
+    pub kept_flags: Vec<u8>,
+    /// Latest readable date in the chunk, over every row.
+    pub max_date: Option<i64>,
+    /// Each customer's first non-empty email in the chunk, over every row.
+    pub emails: Vec<(u32, String)>,
+}
+
+/// What the workers share: the rules and the columns' names and formats.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub path: String,
+    pub options: CleanOptions,
+    pub date_format: DateFormat,
+    /// role → header, for messages.
+    pub columns: std::collections::BTreeMap<String, String>,
+}
+
+impl Plan {
+    fn column(&self, role: &str) -> String {
+        self.columns.get(role).cloned().unwrap_or_default()
+    }
+
+    fn type_error(&self, role: &str, what: &'static str, e: impl ToString) -> CleanError {
+        CleanError::Type {
+            path: self.path.clone(),
+            column: self.column(role),
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// One numeric cell after parsing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Num {
+    Missing,
+    /// Present in the file but not a number.
+    Bad,
+    Value(f64),
+}
+
+impl Num {
+    fn value(self) -> Option<f64> {
+        match self {
+            Num::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+fn as_text(s: &Series, plan: &Plan, role: &str) -> Result<StringChunked, CleanError> {
+    let cast = s
+        .cast(&DataType::String)
+        .map_err(|e| plan.type_error(role, "text", e))?;
+    Ok(cast.str().expect("string").clone())
+}
+
+fn as_numbers(s: &Option<Series>, plan: &Plan, role: &str) -> Result<Option<Vec<Num>>, CleanError> {
+    let Some(s) = s else { return Ok(None) };
+    if s.dtype() == &DataType::String {
+        let text = s.str().expect("string");
+        return Ok(Some(
+            text.iter()
+                .map(|t| match t.map(str::trim).filter(|t| !t.is_empty()) {
+                    None => Num::Missing,
+                    Some(t) => parse_number(t).map_or(Num::Bad, Num::Value),
+                })
+                .collect(),
+        ));
+    }
+    let nums = s
+        .cast(&DataType::Float64)
+        .map_err(|e| plan.type_error(role, "numbers", e))?;
+    Ok(Some(
+        nums.f64()
+            .expect("f64")
+            .iter()
+            .map(|n| match n {
+                None => Num::Missing,
+                Some(v) if v.is_finite() => Num::Value(v),
+                Some(_) => Num::Bad,
+            })
+            .collect(),
+    ))
+}
+
+/// Per row, an index into the chunk's distinct customers (`NONE` where missing).
+fn customers(s: &Series, plan: &Plan) -> Result<(Vec<u32>, Vec<CustomerKey>), CleanError> {
+    fn by_value<T: Copy + Eq + std::hash::Hash>(
+        values: impl Iterator<Item = Option<T>>,
+        key: impl Fn(T) -> Option<CustomerKey>,
+    ) -> (Vec<u32>, Vec<CustomerKey>) {
+        let mut index: FxHashMap<T, u32> = FxHashMap::default();
+        let mut keys = Vec::new();
+        let mut previous: Option<(T, u32)> = None;
+        let ids = values
+            .map(|v| match (v, previous) {
+                (None, _) => NONE,
+                (Some(v), Some((p, id))) if p == v => id,
+                (Some(v), _) => {
+                    let id = *index.entry(v).or_insert_with(|| match key(v) {
+                        Some(k) => {
+                            keys.push(k);
+                            (keys.len() - 1) as u32
+                        }
+                        None => NONE,
+                    });
+                    previous = Some((v, id));
+                    id
+                }
+            })
+            .collect();
+        (ids, keys)
+    }
+    let dtype = s.dtype();
+    if dtype.is_integer() {
+        let v = s
+            .cast(&DataType::Int64)
+            .map_err(|e| plan.type_error("customer", "text", e))?;
+        return Ok(by_value(v.i64().expect("i64").iter(), |v| {
+            Some(match u64::try_from(v) {
+                Ok(u) => CustomerKey::Num(u),
+                Err(_) => CustomerKey::Text(v.to_string().into()),
+            })
+        }));
+    }
+    if dtype.is_float() {
+        let v = s
+            .cast(&DataType::Float64)
+            .map_err(|e| plan.type_error("customer", "text", e))?;
+        let bits = v.f64().expect("f64").iter().map(|v| v.map(f64::to_bits));
+        return Ok(by_value(bits, |b| {
+            let v = f64::from_bits(b);
+            if v.is_nan() {
+                None
+            } else if v.fract() == 0.0 && (0.0..1.8e19).contains(&v) {
+                Some(CustomerKey::Num(v as u64))
+            } else if v.fract() == 0.0 {
+                Some(CustomerKey::Text(format!("{v:.1}").into()))
+            } else {
+                Some(CustomerKey::Text(v.to_string().into()))
+            }
+        }));
+    }
+    let text = as_text(s, plan, "customer")?;
+    let (ids, distinct) = intern(text.iter().map(|c| c.and_then(normalize_customer)));
+    Ok((
+        ids,
+        distinct.into_iter().map(CustomerKey::of_text).collect(),
+    ))
+}
+
+/// Per row: the invoice's hash (0 where missing) and whether it is a cancellation.
+fn invoices(
+    s: &Option<Series>,
+    plan: &Plan,
+    rows: usize,
+) -> Result<(Vec<u64>, Vec<bool>), CleanError> {
+    let Some(s) = s else {
+        return Ok((vec![0; rows], vec![false; rows]));
+    };
+    let text = as_text(s, plan, "invoice")?;
+    let mut hashes = Vec::with_capacity(rows);
+    let mut cancelled = Vec::with_capacity(rows);
+    let mut previous: Option<(&str, u64, bool)> = None;
+    for v in text.iter() {
+        let Some(v) = v.map(str::trim) else {
+            hashes.push(0);
+            cancelled.push(false);
+            continue;
+        };
+        let (h, c) = match previous {
+            Some((p, h, c)) if p == v => (h, c),
+            _ => {
+                let h = xxhash_rust::xxh3::xxh3_64(v.as_bytes()).max(1);
+                let c = v.starts_with(['C', 'c']);
+                previous = Some((v, h, c));
+                (h, c)
+            }
+        };
+        hashes.push(h);
+        cancelled.push(c);
+    }
+    Ok((hashes, cancelled))
+}
+
+/// Each customer's first non-empty email in the chunk.
+fn emails(
+    s: &Option<Series>,
+    customer: &[u32],
+    plan: &Plan,
+) -> Result<Vec<(u32, String)>, CleanError> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    let text = as_text(s, plan, "email")?;
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut out = Vec::new();
+    for (&c, e) in customer.iter().zip(text.iter()) {
+        if let Some(e) = e.map(str::trim)
+            && c != NONE
+            && !e.is_empty()
+            && seen.insert(c)
+        {
+            out.push((c, e.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Types and classifies one chunk.
+pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
+    let n = chunk.rows;
+    if n == 0 {
+        return Ok(Lines::default());
+    }
+    let (customer, keys) = customers(&chunk.customer, plan)?;
+    let (invoice, cancelled) = invoices(&chunk.invoice, plan, n)?;
+    let millis = dates::parse_with(&chunk.date, &plan.date_format, &plan.column("date")).map_err(
+        |source| CleanError::Date {
+            path: plan.path.clone(),
+            source,
+        },
+    )?;
+    let quantity = as_numbers(&chunk.quantity, plan, "quantity")?;
+    let price = as_numbers(&chunk.price, plan, "price")?;
+    let amount = as_numbers(&chunk.amount, plan, "amount")?;
+    let emails = emails(&chunk.email, &customer, plan)?;
+    let mut out = Lines {
+        rows: n,
+        outcome: Vec::with_capacity(n),
+        revenue: Vec::with_capacity(n),
+        keys,
+        emails,
+        ..Lines::default()
+    };
+    let cell = |c: &Option<Vec<Num>>, i: usize| c.as_ref().map_or(Num::Missing, |v| v[i]);
+    let opts = &plan.options;
+    for i in 0..n {
+        let date = millis[i];
+        if let Some(d) = date {
+            out.max_date = Some(out.max_date.map_or(d, |m: i64| m.max(d)));
+        }
+        let (q, p, a) = (cell(&quantity, i), cell(&price, i), cell(&amount, i));
+        let bad_number = [q, p, a].contains(&Num::Bad);
+        let (q, p, a) = (q.value(), p.value(), a.value());
+        let value = if amount.is_some() {
+            a
+        } else {
+            q.zip(p).map(|(q, p)| q * p)
+        };
+        let revenue = value.unwrap_or(0.0);
+        let is_cancel = cancelled[i];
+        let rule = if customer[i] == NONE {
+            Some(Rule::MissingCustomer)
+        } else if date.is_none() {
+            Some(Rule::BadDate)
+        } else if bad_number || value.is_none() {
+            Some(Rule::BadNumber)
+        } else if is_cancel && opts.returns == Returns::Drop {
+            Some(Rule::Cancellation)
+        } else if is_cancel {
+            None
+        } else if amount.is_some() {
+            (revenue <= 0.0).then_some(Rule::AmountNotPositive)
+        } else if q.is_some_and(|q| q <= 0.0) {
+            Some(Rule::QuantityNotPositive)
+        } else if p.is_some_and(|p| p < 0.0) {
+            Some(Rule::PriceNegative)
+        } else if opts.drop_zero_price && p == Some(0.0) {
+            Some(Rule::PriceZero)
+        } else {
+            None
+        };
+        out.revenue.push(revenue);
+        if let Some(rule) = rule {
+            out.outcome.push(1 + rule as u8);
+            continue;
+        }
+        out.outcome.push(0);
+        let date = date.expect("checked");
+        let mut flags = if is_cancel { RETURN } else { 0 };
+        if opts.snapshot.is_some_and(|s| date > s) {
+            flags |= LATE;
+        }
+        if invoice[i] == 0 {
+            flags |= NO_INVOICE;
+        }
+        out.kept_row.push(i as u32);
+        out.kept_customer.push(customer[i]);
+        out.kept_invoice.push(invoice[i]);
+        out.kept_millis.push(date);
+        out.kept_value
+            .push(if is_cancel { -revenue.abs() } else { revenue });
+        out.kept_flags.push(flags);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_keys_unify_numbers_and_text() {
+        assert_eq!(CustomerKey::of_text("17850"), CustomerKey::Num(17850));
+        assert_eq!(CustomerKey::of_text("0"), CustomerKey::Num(0));
+        assert_eq!(
+            CustomerKey::of_text("017850"),
+            CustomerKey::Text("017850".into())
+        );
+        assert_eq!(
+            CustomerKey::of_text("A-17"),
+            CustomerKey::Text("A-17".into())
+        );
+        assert_eq!(CustomerKey::of_text("017850").number(), Some(17850));
+        let plan = Plan {
+            path: "f".into(),
+            options: CleanOptions::default(),
+            date_format: DateFormat::Native,
+            columns: Default::default(),
+        };
+        let floats = Series::new(
+            "c".into(),
+            &[
+                Some(17850.0f64),
+                None,
+                Some(17850.0),
+                Some(f64::NAN),
+                Some(2.5),
+            ],
+        );
+        let (ids, keys) = customers(&floats, &plan).unwrap();
+        assert_eq!(ids, vec![0, NONE, 0, NONE, 1]);
+        assert_eq!(
+            keys,
+            vec![CustomerKey::Num(17850), CustomerKey::Text("2.5".into())]
+        );
+        let text = Series::new("c".into(), &[Some(" 17850.0 "), Some(""), Some("17850")]);
+        let (ids, keys) = customers(&text, &plan).unwrap();
+        assert_eq!(
+            (ids, keys),
+            (vec![0, NONE, 0], vec![CustomerKey::Num(17850)])
+        );
+    }
+}

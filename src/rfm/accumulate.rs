@@ -1,0 +1,367 @@
+//! The per-customer accumulator: takes typed chunks in file order and keeps one small
+//! record per customer (and, for `--frequency invoices`, one 64-bit invoice hash per distinct
+//! invoice), never the lines. Every sum is taken in row order, as a single in-memory loop
+//! over the file would take it, so the figures do not depend on how the file was cut.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Frequency, RfmTable};
+use crate::clean::typed::{CustomerKey, LATE, Lines, NO_INVOICE, RETURN};
+use crate::clean::{EXAMPLES, Ledger, Removed, Returns, Rule};
+use crate::ingest::{IngestError, InputLimits};
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// One customer's running figures.
+#[derive(Debug, Clone)]
+struct Customer {
+    /// Latest purchase (not a return), `i64::MIN` before one.
+    last: i64,
+    /// Purchase lines (returns excluded).
+    lines: u64,
+    /// Distinct invoices among the purchase lines.
+    invoices: u64,
+    /// Kept lines, returns included (for the ledger when the customer is dropped).
+    kept: u64,
+    monetary: f64,
+    /// Hash of the invoice of the customer's previous purchase line (0 = none).
+    last_invoice: u64,
+    returned: bool,
+}
+
+/// Rows and revenue removed by one rule.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    rows: usize,
+    revenue: f64,
+    examples: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, row: u64, revenue: f64) {
+        self.rows += 1;
+        self.revenue += revenue;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(row);
+        }
+    }
+}
+
+fn text_of(key: &CustomerKey) -> &str {
+    match key {
+        CustomerKey::Text(s) => s,
+        CustomerKey::Num(_) => "",
+    }
+}
+
+/// What the accumulator needs to know of the run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub path: String,
+    pub frequency: Frequency,
+    pub returns: Returns,
+    pub limits: InputLimits,
+    pub emails: bool,
+}
+
+/// The accumulated state of a pass.
+pub struct Accumulator {
+    settings: Settings,
+    index: FxHashMap<CustomerKey, u32>,
+    keys: Vec<CustomerKey>,
+    customers: Vec<Customer>,
+    emails: Vec<Option<Box<str>>>,
+    /// Net mode: each customer's first kept rows, for the ledger's examples.
+    first_rows: Vec<[u64; EXAMPLES]>,
+    invoices: FxHashSet<(u32, u64)>,
+    rows: u64,
+    revenue_in: f64,
+    tallies: Vec<Tally>,
+    kept_value: f64,
+    netted: usize,
+    max_date: Option<i64>,
+}
+
+/// The end of a pass: the RFM table and its ledger.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub rows: usize,
+    pub ledger: Ledger,
+    pub table: RfmTable,
+    /// Each customer's first email, in table order, when the input maps one.
+    pub emails: Option<Vec<String>>,
+    pub snapshot: i64,
+}
+
+impl Accumulator {
+    pub fn new(settings: Settings) -> Accumulator {
+        Accumulator {
+            settings,
+            index: FxHashMap::default(),
+            keys: Vec::new(),
+            customers: Vec::new(),
+            emails: Vec::new(),
+            first_rows: Vec::new(),
+            invoices: FxHashSet::default(),
+            rows: 0,
+            revenue_in: 0.0,
+            tallies: vec![Tally::default(); Rule::ALL.len()],
+            kept_value: 0.0,
+            netted: 0,
+            max_date: None,
+        }
+    }
+
+    /// Rows taken so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The global index of each of the chunk's customers (new ones are added).
+    fn resolve(&mut self, keys: Vec<CustomerKey>) -> Result<Vec<u32>, IngestError> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(&id) = self.index.get(&key) {
+                ids.push(id);
+                continue;
+            }
+            let id = self.keys.len() as u32;
+            self.settings
+                .limits
+                .check_customers(&self.settings.path, u64::from(id) + 1)?;
+            self.index.insert(key.clone(), id);
+            self.keys.push(key);
+            {
+                self.customers.push(Customer {
+                    last: i64::MIN,
+                    lines: 0,
+                    invoices: 0,
+                    kept: 0,
+                    monetary: 0.0,
+                    last_invoice: 0,
+                    returned: false,
+                });
+                if self.settings.emails {
+                    self.emails.push(None);
+                }
+                if self.settings.returns == Returns::Net {
+                    self.first_rows.push([u64::MAX; EXAMPLES]);
+                }
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Takes the next chunk of the file.
+    pub fn add(&mut self, lines: Lines) -> Result<(), IngestError> {
+        let first = self.rows;
+        self.rows += lines.rows as u64;
+        self.settings
+            .limits
+            .check_rows(&self.settings.path, self.rows, None)?;
+        for &r in &lines.revenue {
+            self.revenue_in += r;
+        }
+        for (i, (&o, &r)) in lines.outcome.iter().zip(&lines.revenue).enumerate() {
+            if o != 0 {
+                self.tallies[usize::from(o - 1)].add(first + i as u64, r);
+            }
+        }
+        if let Some(d) = lines.max_date {
+            self.max_date = Some(self.max_date.map_or(d, |m| m.max(d)));
+        }
+        let ids = self.resolve(lines.keys)?;
+        for (local, email) in lines.emails {
+            let slot = &mut self.emails[ids[local as usize] as usize];
+            if slot.is_none() {
+                *slot = Some(email.into());
+            }
+        }
+        for k in 0..lines.kept_row.len() {
+            let value = lines.kept_value[k];
+            let flags = lines.kept_flags[k];
+            let row = first + u64::from(lines.kept_row[k]);
+            self.kept_value += value;
+            if flags & LATE != 0 {
+                self.tallies[Rule::AfterSnapshot as usize].add(row, value);
+                continue;
+            }
+            let id = ids[lines.kept_customer[k] as usize];
+            self.take_line(
+                id,
+                row,
+                value,
+                flags,
+                lines.kept_millis[k],
+                lines.kept_invoice[k],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn take_line(
+        &mut self,
+        id: u32,
+        row: u64,
+        value: f64,
+        flags: u8,
+        millis: i64,
+        invoice: u64,
+    ) -> Result<(), IngestError> {
+        let c = &mut self.customers[id as usize];
+        c.monetary += value;
+        c.kept += 1;
+        if let Some(first) = self.first_rows.get_mut(id as usize)
+            && let Some(slot) = first.iter_mut().find(|r| **r == u64::MAX)
+        {
+            *slot = row;
+        }
+        if flags & RETURN != 0 {
+            c.returned = true;
+            self.netted += 1;
+            return Ok(());
+        }
+        c.lines += 1;
+        c.last = c.last.max(millis);
+        if self.settings.frequency == Frequency::Invoices {
+            if flags & NO_INVOICE != 0 {
+                c.invoices += 1;
+            } else if invoice != c.last_invoice {
+                c.last_invoice = invoice;
+                if self.invoices.insert((id, invoice)) {
+                    c.invoices += 1;
+                    let n = self.invoices.len() as u64;
+                    self.settings
+                        .limits
+                        .check_invoices(&self.settings.path, n)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The RFM table and the ledger. `snapshot` = `None` takes the last date + 1 day.
+    /// `None` when no row has a readable date.
+    pub fn finish(self, snapshot: Option<i64>, date_format: String) -> Option<Totals> {
+        let snapshot = snapshot.or(self.max_date.map(|d| d + MS_PER_DAY))?;
+        let n = self.rows as usize;
+        let mut ledger = Ledger {
+            rows_in: n,
+            rows_kept: n,
+            customers: 0,
+            revenue_in: self.revenue_in,
+            revenue_kept: self.revenue_in,
+            removed: Vec::new(),
+            returns_netted: (self.settings.returns == Returns::Net).then_some(self.netted),
+            date_format,
+        };
+        let enter = |ledger: &mut Ledger, rule: Rule, t: &Tally| {
+            if t.rows == 0 {
+                return;
+            }
+            ledger.rows_kept -= t.rows;
+            ledger.revenue_kept -= t.revenue;
+            ledger.removed.push(Removed {
+                rule: rule.label(),
+                rows: t.rows,
+                revenue: t.revenue,
+                examples: t.examples.iter().map(|r| *r as usize + 1).collect(),
+            });
+        };
+        for rule in &Rule::ALL[..Rule::AfterSnapshot as usize] {
+            enter(&mut ledger, *rule, &self.tallies[*rule as usize]);
+        }
+        // Kept value as used downstream (netted returns count with a negative sign).
+        ledger.revenue_kept = self.kept_value;
+        let late = Rule::AfterSnapshot;
+        enter(&mut ledger, late, &self.tallies[late as usize]);
+        let dropped = self.dropped(&mut ledger);
+        let table = self.table(snapshot, &dropped);
+        ledger.customers = table.0.len();
+        Some(Totals {
+            rows: n,
+            ledger,
+            table: table.0,
+            emails: table.1,
+            snapshot,
+        })
+    }
+
+    /// Customers left with no purchase, or whose netted returns bring their value to ≤ 0;
+    /// their kept rows go into the ledger. (A customer whose purchases were all free items,
+    /// with no returns, stays: monetary 0 is a real value.)
+    fn dropped(&self, ledger: &mut Ledger) -> Vec<bool> {
+        let dropped: Vec<bool> = self
+            .customers
+            .iter()
+            .map(|c| c.lines == 0 || c.monetary < 0.0 || (c.returned && c.monetary <= 0.0))
+            .collect();
+        let mut tally = Tally::default();
+        let mut examples = Vec::new();
+        for (i, c) in self.customers.iter().enumerate() {
+            if dropped[i] && c.kept > 0 {
+                tally.rows += c.kept as usize;
+                tally.revenue += c.monetary;
+                if let Some(first) = self.first_rows.get(i) {
+                    examples.extend(first.iter().copied().filter(|r| *r != u64::MAX));
+                }
+            }
+        }
+        examples.sort_unstable();
+        examples.truncate(EXAMPLES);
+        tally.examples = examples;
+        if tally.rows > 0 {
+            ledger.rows_kept -= tally.rows;
+            ledger.revenue_kept -= tally.revenue;
+            ledger.removed.push(Removed {
+                rule: Rule::NetValueNotPositive.label(),
+                rows: tally.rows,
+                revenue: tally.revenue,
+                examples: tally.examples.iter().map(|r| *r as usize + 1).collect(),
+            });
+        }
+        dropped
+    }
+
+    /// The kept customers ordered by id (numerically where ids are whole numbers; ties keep
+    /// the order of first appearance).
+    fn table(self, snapshot: i64, dropped: &[bool]) -> (RfmTable, Option<Vec<String>>) {
+        let mut order: Vec<(Option<u64>, usize)> = (0..self.keys.len())
+            .filter(|&c| !dropped[c])
+            .map(|c| (self.keys[c].number(), c))
+            .collect();
+        order.sort_by(|(na, a), (nb, b)| match (na, nb) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => text_of(&self.keys[*a]).cmp(text_of(&self.keys[*b])),
+        });
+        let freq = |c: &Customer| match self.settings.frequency {
+            Frequency::Lines => c.lines,
+            Frequency::Invoices => c.invoices,
+        };
+        let table = RfmTable {
+            customer_ids: order.iter().map(|(_, c)| self.keys[*c].display()).collect(),
+            recency: order
+                .iter()
+                .map(|(_, c)| (snapshot - self.customers[*c].last).div_euclid(MS_PER_DAY) as f64)
+                .collect(),
+            frequency: order
+                .iter()
+                .map(|(_, c)| freq(&self.customers[*c]) as f64)
+                .collect(),
+            monetary: order
+                .iter()
+                .map(|(_, c)| self.customers[*c].monetary)
+                .collect(),
+        };
+        let emails = self.settings.emails.then(|| {
+            order
+                .iter()
+                .map(|(_, c)| self.emails[*c].as_deref().unwrap_or("").to_string())
+                .collect()
+        });
+        (table, emails)
+    }
+}

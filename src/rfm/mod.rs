@@ -1,0 +1,46 @@
+//! RFM: per-customer Recency (whole days to the snapshot), Frequency (invoices or lines)
+//! and Monetary (sum of line values), accumulated chunk by chunk in [`accumulate`].
+
+pub mod accumulate;
+
+use serde::{Deserialize, Serialize};
+
+/// How Frequency is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    /// Distinct invoices (the usual RFM definition).
+    #[default]
+    Invoices,
+    /// Transaction lines (the seed-compatible definition).
+    Lines,
+}
+
+/// One row per customer, sorted by customer id (numerically where ids are numbers).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RfmTable {
+    pub customer_ids: Vec<String>,
+    pub recency: Vec<f64>,
+    pub frequency: Vec<f64>,
+    pub monetary: Vec<f64>,
+}
+
+impl RfmTable {
+    pub fn len(&self) -> usize {
+        self.customer_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customer_ids.is_empty()
+    }
+}
+
+/// Orders ids numerically when both are whole numbers, else as text.
+pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}
