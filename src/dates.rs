@@ -206,8 +206,12 @@ pub fn parse_column(
         Some(f) => (f.clone(), false),
         None => detect(series, column)?,
     };
+    let millis = parse_with(series, &format, column)?;
     Ok(ParsedDates {
-        millis: parse_with(series, &format, column)?,
+        millis: millis
+            .into_iter()
+            .map(|m| (m != NO_DATE).then_some(m))
+            .collect(),
         format,
         ambiguous,
     })
@@ -249,23 +253,29 @@ pub fn count_parsed(series: &Series, a: &DateFormat, b: &DateFormat) -> (usize, 
     (ok(a), ok(b))
 }
 
-/// Parses a date column with a known format; `None` where a value does not parse.
+/// Marks a value that is missing or does not parse, in [`parse_with`]'s output.
+pub const NO_DATE: i64 = i64::MIN;
+
+/// Parses a date column with a known format; [`NO_DATE`] where a value does not parse.
 pub fn parse_with(
     series: &Series,
     format: &DateFormat,
     column: &str,
-) -> Result<Vec<Option<i64>>, DateError> {
+) -> Result<Vec<i64>, DateError> {
     match series.dtype() {
         DataType::String => {
             // Parse each distinct text once: exports repeat timestamps heavily (and on
             // consecutive lines, so a repeat of the previous row needs no hashing).
             let (ids, values) = intern(series.str().expect("string column").iter());
-            let parsed: Vec<Option<i64>> = values.iter().map(|v| format.parse(v)).collect();
+            let parsed: Vec<i64> = values
+                .iter()
+                .map(|v| format.parse(v).unwrap_or(NO_DATE))
+                .collect();
             Ok(ids
                 .iter()
                 .map(|&id| {
                     if id == NONE {
-                        None
+                        NO_DATE
                     } else {
                         parsed[id as usize]
                     }
@@ -277,7 +287,15 @@ pub fn parse_with(
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                 .and_then(|s| s.cast(&DataType::Int64))
                 .map_err(|_| type_error(series, column))?;
-            Ok(ms.i64().expect("i64").iter().collect())
+            let ms = ms.i64().expect("i64");
+            if ms.null_count() == 0 {
+                let mut out = Vec::with_capacity(ms.len());
+                for chunk in ms.downcast_iter() {
+                    out.extend_from_slice(chunk.values());
+                }
+                return Ok(out);
+            }
+            Ok(ms.iter().map(|v| v.unwrap_or(NO_DATE)).collect())
         }
         dt if dt.is_primitive_numeric() => {
             let values = series
@@ -287,7 +305,10 @@ pub fn parse_with(
                 .f64()
                 .expect("f64")
                 .iter()
-                .map(|v| v.and_then(|v| format.number_to_millis(v)))
+                .map(|v| {
+                    v.and_then(|v| format.number_to_millis(v))
+                        .unwrap_or(NO_DATE)
+                })
                 .collect())
         }
         _ => Err(type_error(series, column)),

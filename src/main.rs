@@ -13,6 +13,9 @@ use rfm_agent::cli::{AgentFormat, Cli, Command, ShortFormat};
 use rfm_agent::settings::Settings;
 use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, settings};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);

@@ -104,21 +104,21 @@ impl Plan {
     }
 }
 
-/// One numeric cell after parsing.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Num {
-    Missing,
-    /// Present in the file but not a number.
-    Bad,
-    Value(f64),
+/// A numeric column, flat: `values` where `state` is [`OK`] (0 elsewhere); `state` is
+/// `None` when every cell is a number.
+struct Numbers {
+    values: Vec<f64>,
+    state: Option<Vec<u8>>,
 }
 
-impl Num {
-    fn value(self) -> Option<f64> {
-        match self {
-            Num::Value(v) => Some(v),
-            _ => None,
-        }
+const OK: u8 = 0;
+const MISSING: u8 = 1;
+/// Present in the file but not a number.
+const BAD: u8 = 2;
+
+impl Numbers {
+    fn state(&self, i: usize) -> u8 {
+        self.state.as_ref().map_or(OK, |s| s[i])
     }
 }
 
@@ -129,33 +129,44 @@ fn as_text(s: &Series, plan: &Plan, role: &str) -> Result<StringChunked, CleanEr
     Ok(cast.str().expect("string").clone())
 }
 
-fn as_numbers(s: &Option<Series>, plan: &Plan, role: &str) -> Result<Option<Vec<Num>>, CleanError> {
+fn as_numbers(s: &Option<Series>, plan: &Plan, role: &str) -> Result<Option<Numbers>, CleanError> {
     let Some(s) = s else { return Ok(None) };
     if s.dtype() == &DataType::String {
         let text = s.str().expect("string");
-        return Ok(Some(
-            text.iter()
-                .map(|t| match t.map(str::trim).filter(|t| !t.is_empty()) {
-                    None => Num::Missing,
-                    Some(t) => parse_number(t).map_or(Num::Bad, Num::Value),
-                })
-                .collect(),
-        ));
+        let mut values = Vec::with_capacity(s.len());
+        let mut state = Vec::with_capacity(s.len());
+        for t in text.iter() {
+            let (v, st) = match t.map(str::trim).filter(|t| !t.is_empty()) {
+                None => (0.0, MISSING),
+                Some(t) => parse_number(t).map_or((0.0, BAD), |v| (v, OK)),
+            };
+            values.push(v);
+            state.push(st);
+        }
+        return Ok(Some(Numbers {
+            values,
+            state: Some(state),
+        }));
     }
     let nums = s
         .cast(&DataType::Float64)
         .map_err(|e| plan.type_error(role, "numbers", e))?;
-    Ok(Some(
-        nums.f64()
-            .expect("f64")
-            .iter()
+    let nums = nums.f64().expect("f64");
+    let mut values = Vec::with_capacity(nums.len());
+    for chunk in nums.downcast_iter() {
+        values.extend_from_slice(chunk.values());
+    }
+    let all_finite = values.iter().all(|v| v.is_finite());
+    let state = (nums.null_count() > 0 || !all_finite).then(|| {
+        nums.iter()
             .map(|n| match n {
-                None => Num::Missing,
-                Some(v) if v.is_finite() => Num::Value(v),
-                Some(_) => Num::Bad,
+                None => MISSING,
+                Some(v) if v.is_finite() => OK,
+                Some(_) => BAD,
             })
-            .collect(),
-    ))
+            .collect()
+    });
+    Ok(Some(Numbers { values, state }))
 }
 
 /// Per row, an index into the chunk's distinct customers (`NONE` where missing).
@@ -294,6 +305,7 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
             source,
         },
     )?;
+    const NO_DATE: i64 = dates::NO_DATE;
     let quantity = as_numbers(&chunk.quantity, plan, "quantity")?;
     let price = as_numbers(&chunk.price, plan, "price")?;
     let amount = as_numbers(&chunk.amount, plan, "amount")?;
@@ -306,26 +318,30 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
         emails,
         ..Lines::default()
     };
-    let cell = |c: &Option<Vec<Num>>, i: usize| c.as_ref().map_or(Num::Missing, |v| v[i]);
+    // (value, state) of a cell; a column that is not mapped is missing.
+    let cell = |c: &Option<Numbers>, i: usize| match c {
+        Some(c) => (c.values[i], c.state(i)),
+        None => (0.0, MISSING),
+    };
     let opts = &plan.options;
     for i in 0..n {
         let date = millis[i];
-        if let Some(d) = date {
-            out.max_date = Some(out.max_date.map_or(d, |m: i64| m.max(d)));
+        let has_date = date != NO_DATE;
+        if has_date {
+            out.max_date = Some(out.max_date.map_or(date, |m: i64| m.max(date)));
         }
-        let (q, p, a) = (cell(&quantity, i), cell(&price, i), cell(&amount, i));
-        let bad_number = [q, p, a].contains(&Num::Bad);
-        let (q, p, a) = (q.value(), p.value(), a.value());
+        let ((q, qs), (p, ps), (a, as_)) = (cell(&quantity, i), cell(&price, i), cell(&amount, i));
+        let bad_number = qs == BAD || ps == BAD || as_ == BAD;
         let value = if amount.is_some() {
-            a
+            (as_ == OK).then_some(a)
         } else {
-            q.zip(p).map(|(q, p)| q * p)
+            (qs == OK && ps == OK).then_some(q * p)
         };
         let revenue = value.unwrap_or(0.0);
         let is_cancel = cancelled[i];
         let rule = if customer[i] == NONE {
             Some(Rule::MissingCustomer)
-        } else if date.is_none() {
+        } else if !has_date {
             Some(Rule::BadDate)
         } else if bad_number || value.is_none() {
             Some(Rule::BadNumber)
@@ -335,11 +351,11 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
             None
         } else if amount.is_some() {
             (revenue <= 0.0).then_some(Rule::AmountNotPositive)
-        } else if q.is_some_and(|q| q <= 0.0) {
+        } else if qs == OK && q <= 0.0 {
             Some(Rule::QuantityNotPositive)
-        } else if p.is_some_and(|p| p < 0.0) {
+        } else if ps == OK && p < 0.0 {
             Some(Rule::PriceNegative)
-        } else if opts.drop_zero_price && p == Some(0.0) {
+        } else if opts.drop_zero_price && ps == OK && p == 0.0 {
             Some(Rule::PriceZero)
         } else {
             None
@@ -350,7 +366,6 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
             continue;
         }
         out.outcome.push(0);
-        let date = date.expect("checked");
         let mut flags = if is_cancel { RETURN } else { 0 };
         if opts.snapshot.is_some_and(|s| date > s) {
             flags |= LATE;

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use super::columns::Role;
 use super::columns::resolve;
 use super::{IngestError, InputLimits, ReadOptions, corrupt};
-use polars::io::parquet::metadata::FileMetadataRef;
+use polars::io::parquet::metadata::{FileMetadata, FileMetadataRef};
 
 /// Where a Parquet file's bytes are: a file is mapped again by every row group's reader
 /// (and unmapped after it), so only the row groups in flight count in memory.
@@ -33,38 +33,42 @@ fn group_bytes(meta: &FileMetadataRef, group: usize, names: &[String]) -> u64 {
     inflated
 }
 
+/// Reads row group `group` alone: the reader is given a footer that lists only that group
+/// (a row slice would make polars walk every group before it).
 fn read_group(
     bytes: &Bytes,
     meta: &FileMetadataRef,
     names: &[String],
-    slice: (usize, usize),
+    group: usize,
     path: &str,
 ) -> PolarsResult<DataFrame> {
     fn finish<R: polars::io::mmap::MmapBytesReader>(
         mut reader: ParquetReader<R>,
-        meta: &FileMetadataRef,
+        meta: FileMetadataRef,
         names: &[String],
-        slice: (usize, usize),
     ) -> PolarsResult<DataFrame> {
-        reader.set_metadata(meta.clone());
+        reader.set_metadata(meta);
         reader
             .with_columns(Some(names.to_vec()))
-            .with_slice(Some(slice))
             .read_parallel(ParallelStrategy::None)
             .finish()
     }
+    let rg = meta.row_groups[group].clone();
+    let mut one = FileMetadata {
+        row_groups: Vec::new(),
+        ..(**meta).clone()
+    };
+    one.num_rows = rg.num_rows();
+    one.max_row_group_height = rg.num_rows();
+    one.row_groups.push(rg);
+    let one = Arc::new(one);
     match bytes {
         Bytes::File(p) => {
             let file =
                 std::fs::File::open(p).map_err(|e| polars_err!(ComputeError: "{path}: {e}"))?;
-            finish(ParquetReader::new(file), meta, names, slice)
+            finish(ParquetReader::new(file), one, names)
         }
-        Bytes::Memory(m) => finish(
-            ParquetReader::new(Cursor::new(m.clone())),
-            meta,
-            names,
-            slice,
-        ),
+        Bytes::Memory(m) => finish(ParquetReader::new(Cursor::new(m.clone())), one, names),
     }
 }
 
@@ -122,15 +126,11 @@ pub(crate) fn open(
         .collect();
     let source = info(&resolved);
     let shared = Arc::new((bytes, meta.clone(), names, roles, path.to_string()));
-    let mut offset = 0usize;
     let pieces = (0..meta.row_groups.len()).map(move |group| {
-        let rows = meta.row_groups[group].num_rows();
-        let slice = (offset, rows);
-        offset += rows;
         let shared = shared.clone();
         Ok(Box::new(move || {
             let (bytes, meta, names, roles, path) = &*shared;
-            let df = read_group(bytes, meta, names, slice, path)
+            let df = read_group(bytes, meta, names, group, path)
                 .map_err(|e| corrupt(path, "Parquet", e))?;
             let columns = roles
                 .iter()

@@ -15,3 +15,4 @@ mod reference;
 mod report;
 mod server;
 mod service;
+mod streaming;

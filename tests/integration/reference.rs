@@ -20,7 +20,7 @@ pub(crate) fn data_dir() -> Option<PathBuf> {
     match std::env::var_os("RFM_AGENT_REFERENCE_DATA") {
         Some(d) => Some(PathBuf::from(d)),
         None => {
-            eprintln!("RFM_AGENT_REFERENCE_DATA is not set: reference-data checks not run");
+            missing_outside_ci("the reference data (RFM_AGENT_REFERENCE_DATA)");
             None
         }
     }
