@@ -20,7 +20,7 @@ use crate::rfm::Frequency;
 use crate::rfm::accumulate::{Accumulator, Settings, Totals};
 
 /// Pieces read ahead of the accumulator, at most.
-const IN_FLIGHT: usize = 6;
+const IN_FLIGHT: usize = 4;
 
 /// What a pass needs.
 #[derive(Debug, Clone)]

@@ -13,6 +13,11 @@ use super::{KMeansError, KMeansValidParams};
 /// Silhouettes are computed on at most this many customers (a seeded sample).
 pub const SILHOUETTE_SAMPLE: usize = 4000;
 
+/// Each k of the sweep is fitted on at most this many customers (a seeded sample), so that
+/// the sweep costs the same at a million customers as at two hundred thousand; the WCSS of
+/// a sample is scaled up to all customers.
+pub const SWEEP_SAMPLE: usize = 200_000;
+
 /// How the recommended k is chosen, as written into clusters.json.
 pub const RULE: &str = "elbow: the k whose point lies farthest from the straight line joining \
 the first and last points of the WCSS curve (both axes scaled to 0..1); ties go to the smaller k";
@@ -34,6 +39,19 @@ pub struct ElbowResult {
     pub recommended: usize,
     pub rule: &'static str,
     pub silhouette_sample: usize,
+    /// Customers each k was fitted on (all of them up to [`SWEEP_SAMPLE`]).
+    pub fit_sample: usize,
+}
+
+/// `n` distinct row indices out of `rows`, sorted, drawn with `seed` (all rows if fewer).
+fn seeded_sample(rows: usize, n: usize, seed: u64) -> Vec<usize> {
+    if rows <= n {
+        return (0..rows).collect();
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut idx = sample(&mut rng, rows, n).into_vec();
+    idx.sort_unstable();
+    idx
 }
 
 /// Fits k-means for every k in `ks` (with `params`' seed, restarts and tolerance) on `x`.
@@ -44,14 +62,14 @@ pub fn sweep(
     mut on_k: impl FnMut(usize),
 ) -> Result<ElbowResult, KMeansError> {
     let n = x.nrows();
-    let picked: Vec<usize> = if n > SILHOUETTE_SAMPLE {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed());
-        let mut idx = sample(&mut rng, n, SILHOUETTE_SAMPLE).into_vec();
-        idx.sort_unstable();
-        idx
+    let fit_rows = seeded_sample(n, SWEEP_SAMPLE, params.seed());
+    let fit = if fit_rows.len() < n {
+        x.select(ndarray::Axis(0), &fit_rows)
     } else {
-        (0..n).collect()
+        x.clone()
     };
+    let scale = n as f64 / fit.nrows() as f64;
+    let picked = seeded_sample(fit.nrows(), SILHOUETTE_SAMPLE, params.seed());
     let mut points = Vec::new();
     for k in ks {
         if k > n {
@@ -59,12 +77,12 @@ pub fn sweep(
         }
         on_k(k);
         let p = params.with_k(k);
-        let model = p.fit(&DatasetBase::from(x.clone()))?;
+        let model = p.fit(&DatasetBase::from(fit.clone()))?;
         let labels: Vec<usize> = picked.iter().map(|&i| model.labels()[i]).collect();
-        let rows: Vec<ArrayView1<f64>> = picked.iter().map(|&i| x.row(i)).collect();
+        let rows: Vec<ArrayView1<f64>> = picked.iter().map(|&i| fit.row(i)).collect();
         points.push(ElbowPoint {
             k,
-            wcss: model.inertia(),
+            wcss: model.inertia() * scale,
             silhouette: silhouette(&rows, &labels, k),
         });
     }
@@ -74,6 +92,7 @@ pub fn sweep(
         recommended,
         rule: RULE,
         silhouette_sample: picked.len(),
+        fit_sample: fit.nrows(),
     })
 }
 

@@ -217,7 +217,7 @@ fn records(text: &[u8], delim: u8, quote: Option<u8>) -> ::csv::Reader<&[u8]> {
 }
 
 /// Text read at a time; a block ends at the last whole record in it.
-const BLOCK: usize = 16 << 20;
+const BLOCK: usize = 8 << 20;
 
 /// Raw text in blocks of whole records, counting what comes out against `max_input_mb`.
 struct Blocks {

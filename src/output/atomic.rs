@@ -15,6 +15,9 @@ pub fn keep_files_private() {
 }
 use tempfile::NamedTempFile;
 
+/// Writes a file's content to the writer it is given.
+pub type Writer<'a> = dyn Fn(&mut dyn Write) -> Result<()> + 'a;
+
 pub struct AtomicDir {
     dir: PathBuf,
     staged: Vec<(NamedTempFile, String)>,
@@ -33,6 +36,12 @@ impl AtomicDir {
     /// Writes `bytes` to a temporary file that will become `name` (a relative path; its
     /// folders are created).
     pub fn stage(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.stage_with(name, &|w| Ok(w.write_all(bytes)?))
+    }
+
+    /// Like [`AtomicDir::stage`], with the content written by `write` straight to the file
+    /// (buffered), never held whole in memory.
+    pub fn stage_with(&mut self, name: &str, write: &Writer<'_>) -> Result<()> {
         let target = self.dir.join(name);
         let folder = target.parent().unwrap_or(&self.dir).to_path_buf();
         std::fs::create_dir_all(&folder)
@@ -60,9 +69,12 @@ impl AtomicDir {
                 .set_permissions(std::fs::Permissions::from_mode(mode))
                 .with_context(|| format!("cannot write to {}", self.dir.display()))?;
         }
-        tmp.write_all(bytes)
-            .and_then(|_| tmp.as_file().sync_all())
-            .with_context(|| format!("cannot write {}", self.dir.join(name).display()))?;
+        let failed = || format!("cannot write {}", self.dir.join(name).display());
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut buffered).with_context(failed)?;
+        buffered.flush().with_context(failed)?;
+        drop(buffered);
+        tmp.as_file().sync_all().with_context(failed)?;
         self.staged.push((tmp, name.to_string()));
         Ok(())
     }

@@ -19,11 +19,27 @@ pub fn safe(cell: &str) -> Cow<'_, str> {
 }
 
 /// A `csv::Writer` over memory whose every record goes through [`safe`].
-pub struct CsvWriter(csv::Writer<Vec<u8>>);
+pub struct CsvWriter<W: std::io::Write = Vec<u8>>(csv::Writer<W>);
 
 impl CsvWriter {
     pub fn new() -> CsvWriter {
         CsvWriter(csv::Writer::from_writer(Vec::new()))
+    }
+
+    pub fn finish(self) -> anyhow::Result<Vec<u8>> {
+        self.0.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+impl<W: std::io::Write> CsvWriter<W> {
+    /// Writes straight to `w`.
+    pub fn to(w: W) -> CsvWriter<W> {
+        CsvWriter(csv::Writer::from_writer(w))
+    }
+
+    /// Flushes what is buffered to the writer.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 
     pub fn write<I, S>(&mut self, record: I) -> csv::Result<()>
@@ -36,10 +52,6 @@ impl CsvWriter {
             .map(|c| safe(c.as_ref()).into_owned())
             .collect();
         self.0.write_record(&cells)
-    }
-
-    pub fn finish(self) -> anyhow::Result<Vec<u8>> {
-        self.0.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use atomic::{AtomicDir, keep_files_private, write_file, write_files};
+pub use atomic::{AtomicDir, Writer, keep_files_private, write_file, write_files};
 pub use csv_cell::CsvWriter;
 pub use document::{ClustersDocument, SCHEMA_VERSION};
 
@@ -26,25 +26,42 @@ pub fn render(run: &SegmentRun, format: OutputFormat) -> Result<String> {
     })
 }
 
-/// Writes clusters.json and `files` (relative paths, subfolders allowed) to `dir` (created
-/// if missing). All are staged under temporary names and renamed into place only when every
-/// one is complete.
-pub fn write_dir(run: &SegmentRun, dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+/// Writes clusters.json, `files` and `streamed` (relative paths, subfolders allowed) to
+/// `dir` (created if missing). `streamed` files are written straight to disk by their
+/// writer (the per-customer exports, which grow with the customers). All are staged under
+/// temporary names and renamed into place only when every one is complete.
+pub fn write_dir(
+    run: &SegmentRun,
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    streamed: &[(String, Box<Writer<'_>>)],
+) -> Result<()> {
     let doc = serde_json::to_vec_pretty(&ClustersDocument::new(run))?;
-    let mut all: Vec<(&str, &[u8])> = vec![("clusters.json", &doc)];
-    all.extend(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    write_files(dir, &all).with_context(|| format!("cannot write results to {}", dir.display()))?;
-    prune_segment_files(dir, files)
+    let written = || -> Result<()> {
+        let mut out = AtomicDir::new(dir)?;
+        out.stage("clusters.json", &doc)?;
+        for (name, bytes) in files {
+            out.stage(name, bytes)?;
+        }
+        for (name, write) in streamed {
+            out.stage_with(name, write.as_ref())?;
+        }
+        out.commit()
+    };
+    written().with_context(|| format!("cannot write results to {}", dir.display()))?;
+    let names = files
+        .iter()
+        .map(|(n, _)| n)
+        .chain(streamed.iter().map(|(n, _)| n));
+    prune_segment_files(dir, names)
 }
 
 /// `segments/` holds exactly this run's files: segment CSVs an earlier run into the same
 /// folder left behind (other names or more clusters) are removed, so an email tool that
 /// imports the folder never gets a stale list.
-fn prune_segment_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let written: std::collections::HashSet<&str> = files
-        .iter()
-        .filter_map(|(n, _)| n.strip_prefix("segments/"))
-        .collect();
+fn prune_segment_files<'a>(dir: &Path, names: impl Iterator<Item = &'a String>) -> Result<()> {
+    let written: std::collections::HashSet<&str> =
+        names.filter_map(|n| n.strip_prefix("segments/")).collect();
     if written.is_empty() {
         return Ok(());
     }

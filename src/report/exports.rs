@@ -29,8 +29,14 @@ pub fn slug(name: &str) -> String {
     if s.is_empty() { "segment".into() } else { s }
 }
 
-fn write_rows(run: &SegmentRun, names: &[String], only: Option<usize>) -> Result<Vec<u8>> {
-    let mut w = crate::output::CsvWriter::new();
+/// Writes the customers of cluster `only` (every customer when `None`) as CSV to `w`.
+fn write_rows(
+    w: &mut dyn std::io::Write,
+    run: &SegmentRun,
+    names: &[String],
+    only: Option<usize>,
+) -> Result<()> {
+    let mut w = crate::output::CsvWriter::to(w);
     let mut header = HEADER.to_vec();
     if run.emails.is_some() {
         header.push("email");
@@ -55,18 +61,21 @@ fn write_rows(run: &SegmentRun, names: &[String], only: Option<usize>) -> Result
         }
         w.write(&row)?;
     }
-    w.finish()
+    w.flush()?;
+    Ok(())
 }
 
-/// `customers.csv`: every kept customer with segment, cluster, R, F and M.
-pub fn customers_csv(run: &SegmentRun, names: &[String]) -> Result<Vec<u8>> {
-    write_rows(run, names, None)
-}
-
-/// `segments/<slug>.csv` per segment (slugs made unique with the cluster id if needed).
-pub fn segment_files(run: &SegmentRun, names: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+/// `customers.csv` and `segments/<slug>.csv` per segment (slugs made unique with the
+/// cluster id if needed), each written straight to its file.
+pub fn exports<'a>(
+    run: &'a SegmentRun,
+    names: &'a [String],
+) -> Vec<(String, Box<crate::output::Writer<'a>>)> {
     let mut used = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut out: Vec<(String, Box<crate::output::Writer<'a>>)> = vec![(
+        "customers.csv".into(),
+        Box::new(move |w| write_rows(w, run, names, None)),
+    )];
     for c in 0..names.len() {
         let mut s = slug(&names[c]);
         if !used.insert(s.clone()) {
@@ -75,12 +84,11 @@ pub fn segment_files(run: &SegmentRun, names: &[String]) -> Result<Vec<(String, 
         }
         out.push((
             format!("segments/{s}.csv"),
-            write_rows(run, names, Some(c))?,
+            Box::new(move |w| write_rows(w, run, names, Some(c))),
         ));
     }
-    Ok(out)
+    out
 }
-
 #[cfg(test)]
 mod tests {
     use super::slug;

@@ -10,7 +10,7 @@ mod markdown;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use exports::{customers_csv, segment_files, slug};
+pub use exports::{exports, slug};
 
 use crate::agent::{Campaign, CampaignsDocument};
 use crate::cluster::elbow::ElbowResult;
@@ -103,10 +103,8 @@ pub fn write_run(
         elbow: Some(&elbow),
         currency: &settings.output.currency,
     };
-    let mut out = vec![(
-        "customers.csv".to_string(),
-        customers_csv(run, &input.names())?,
-    )];
+    let names = input.names();
+    let mut out = Vec::new();
     if let Some(doc) = campaigns {
         out.push((
             "campaigns.json".into(),
@@ -114,7 +112,7 @@ pub fn write_run(
         ));
     }
     out.extend(files(&input)?);
-    crate::output::write_dir(run, dir, &out)
+    crate::output::write_dir(run, dir, &out, &exports(run, &names))
 }
 
 /// The sweep as a table for the terminal.
@@ -142,10 +140,16 @@ pub fn elbow_table(e: &ElbowResult) -> String {
             ""
         }
     ));
+    if e.fit_sample == crate::cluster::elbow::SWEEP_SAMPLE {
+        s.push_str(&format!(
+            "each k fitted on {} customers (a seeded sample; WCSS scaled to all customers)\n",
+            e.fit_sample
+        ));
+    }
     s
 }
 
-/// Every report file, as (relative path, bytes).
+/// Every report file but the per-customer exports ([`exports`]), as (relative path, bytes).
 pub fn files(input: &ReportInput) -> Result<Vec<(String, Vec<u8>)>> {
     let names = input.names();
     let charts = charts::all(&charts::ChartData {
@@ -167,6 +171,5 @@ pub fn files(input: &ReportInput) -> Result<Vec<(String, Vec<u8>)>> {
         out.push((format!("{}.png", c.name), c.png));
         out.push((format!("{}.svg", c.name), c.svg.into_bytes()));
     }
-    out.extend(segment_files(input.run, &names)?);
     Ok(out)
 }
