@@ -1,8 +1,10 @@
 """Benchmark driver: times whole processes, alternating the contenders, several runs each,
 and reports medians and ratios measured in the same run.
 
-  1. segment on the reference CSV (uncompressed): rfm-agent vs pandas + scikit-learn vs
-     Python polars + scikit-learn (all: frequency = lines, k = 4, 10 restarts).
+  1. segment on the reference CSV (uncompressed): rfm-agent (the result as JSON on stdout;
+     and with --out, which adds the report: charts, HTML, the k sweep with silhouettes) vs
+     pandas + scikit-learn vs Python polars + scikit-learn (all: frequency = lines, k = 4,
+     10 restarts).
   2. XLSX: rfm-agent segment on an XLSX copy vs pandas.read_excel alone.
   3. k-means at scale, 1,000,000 x 3, 10 restarts: k = 8, and the sweep k = 2..10;
      rfm-agent's kernel (examples/kmeans_bench.rs) vs scikit-learn on the same matrix.
@@ -64,6 +66,8 @@ if "segment" not in skip:
     med, _ = alternate(
         {
             "rfm-agent segment": [a.bin, "segment", "--input", csv_path, "--frequency", "lines",
+                                   "--k", "4", "--format", "json", "--quiet"],
+            "rfm-agent segment --out (+ report)": [a.bin, "segment", "--input", csv_path, "--frequency", "lines",
                                    "--k", "4", "--out", os.path.join(a.work, "out-rust"), "--quiet"],
             "pandas + scikit-learn": [a.python, os.path.join(here, "rfm_pandas.py"), csv_path,
                                       os.path.join(a.work, "out-pandas")],

@@ -282,20 +282,40 @@ pub fn parse_with(
                 })
                 .collect())
         }
-        DataType::Datetime(_, _) | DataType::Date => {
+        DataType::Datetime(unit, _) => {
+            // One pass from the physical values (no cast into a new column).
+            let per_ms = match unit {
+                TimeUnit::Nanoseconds => 1_000_000,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Milliseconds => 1,
+            };
+            let physical = series.to_physical_repr();
+            let values = physical.i64().map_err(|_| type_error(series, column))?;
+            let mut out = Vec::with_capacity(values.len());
+            if values.null_count() == 0 {
+                for chunk in values.downcast_iter() {
+                    out.extend(chunk.values().iter().map(|v| v.div_euclid(per_ms)));
+                }
+            } else {
+                out.extend(
+                    values
+                        .iter()
+                        .map(|v| v.map_or(NO_DATE, |v| v.div_euclid(per_ms))),
+                );
+            }
+            Ok(out)
+        }
+        DataType::Date => {
             let ms = series
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                 .and_then(|s| s.cast(&DataType::Int64))
                 .map_err(|_| type_error(series, column))?;
-            let ms = ms.i64().expect("i64");
-            if ms.null_count() == 0 {
-                let mut out = Vec::with_capacity(ms.len());
-                for chunk in ms.downcast_iter() {
-                    out.extend_from_slice(chunk.values());
-                }
-                return Ok(out);
-            }
-            Ok(ms.iter().map(|v| v.unwrap_or(NO_DATE)).collect())
+            Ok(ms
+                .i64()
+                .expect("i64")
+                .iter()
+                .map(|v| v.unwrap_or(NO_DATE))
+                .collect())
         }
         dt if dt.is_primitive_numeric() => {
             let values = series

@@ -13,6 +13,8 @@ type Observer = Box<dyn Fn(usize, usize, &str)>;
 thread_local! {
     /// Who else hears of each step on this thread (the service's run status).
     static OBSERVER: std::cell::RefCell<Option<Observer>> = const { std::cell::RefCell::new(None) };
+    /// The spinner of the step running on this thread and its message, for [`detail`].
+    static CURRENT: std::cell::RefCell<Option<(ProgressBar, String)>> = const { std::cell::RefCell::new(None) };
     /// Set from another thread to stop the work on this one at its next step.
     static STOP: std::cell::RefCell<Option<std::sync::Arc<AtomicBool>>> = const { std::cell::RefCell::new(None) };
 }
@@ -110,7 +112,9 @@ impl Steps {
         checkpoint()?;
         let n = self.done.get() + 1;
         self.done.set(n);
-        self.bar.set_message(format!("{n}/{} {what}", self.total));
+        let message = format!("{n}/{} {what}", self.total);
+        self.bar.set_message(message.clone());
+        CURRENT.with(|c| *c.borrow_mut() = Some((self.bar.clone(), message)));
         OBSERVER.with(|o| {
             if let Some(f) = o.borrow().as_ref() {
                 f(n, self.total, what)
@@ -126,8 +130,18 @@ impl Steps {
 
 impl Drop for Steps {
     fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
         self.bar.finish_and_clear();
     }
+}
+
+/// Adds how far the running step has got (e.g. "54,000,000 rows") to its spinner line.
+pub fn detail(text: &str) {
+    CURRENT.with(|c| {
+        if let Some((bar, message)) = c.borrow().as_ref() {
+            bar.set_message(format!("{message}: {text}"));
+        }
+    });
 }
 
 /// A bar over a known number of items (the k sweep, LLM requests); thread-safe.

@@ -241,6 +241,8 @@ fn accumulate(done: Receiver<Done>, tokens: Receiver<()>, acc: &mut Accumulator)
                 Ok(lines) => acc.add(lines)?,
                 Err(e) => return Err(shift(e, before)),
             }
+            let rows = crate::output::table::thousands(acc.rows() as f64, 0);
+            crate::progress::detail(&format!("{rows} rows"));
             next += 1;
             let _ = tokens.try_recv();
         }

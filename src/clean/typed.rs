@@ -148,6 +148,19 @@ fn as_numbers(s: &Option<Series>, plan: &Plan, role: &str) -> Result<Option<Numb
             state: Some(state),
         }));
     }
+    // Whole numbers without gaps, the common case, are converted in one pass.
+    if let Ok(ints) = s.i64()
+        && ints.null_count() == 0
+    {
+        let mut values = Vec::with_capacity(ints.len());
+        for chunk in ints.downcast_iter() {
+            values.extend(chunk.values().iter().map(|&v| v as f64));
+        }
+        return Ok(Some(Numbers {
+            values,
+            state: None,
+        }));
+    }
     let nums = s
         .cast(&DataType::Float64)
         .map_err(|e| plan.type_error(role, "numbers", e))?;
@@ -202,12 +215,20 @@ fn customers(s: &Series, plan: &Plan) -> Result<(Vec<u32>, Vec<CustomerKey>), Cl
         let v = s
             .cast(&DataType::Int64)
             .map_err(|e| plan.type_error("customer", "text", e))?;
-        return Ok(by_value(v.i64().expect("i64").iter(), |v| {
+        let key = |v: i64| {
             Some(match u64::try_from(v) {
                 Ok(u) => CustomerKey::Num(u),
                 Err(_) => CustomerKey::Text(v.to_string().into()),
             })
-        }));
+        };
+        let v = v.i64().expect("i64");
+        if v.null_count() == 0 {
+            let values = v
+                .downcast_iter()
+                .flat_map(|c| c.values().iter().map(|&x| Some(x)));
+            return Ok(by_value(values, key));
+        }
+        return Ok(by_value(v.iter(), key));
     }
     if dtype.is_float() {
         let v = s

@@ -219,6 +219,10 @@ fn records(text: &[u8], delim: u8, quote: Option<u8>) -> ::csv::Reader<&[u8]> {
 /// Text read at a time; a block ends at the last whole record in it.
 const BLOCK: usize = 8 << 20;
 
+/// The first block is small: the layout, header and date format are worked out from it
+/// before the workers start, so that work waits on as little as possible.
+const FIRST_BLOCK: usize = 1 << 20;
+
 /// Raw text in blocks of whole records, counting what comes out against `max_input_mb`.
 struct Blocks {
     reader: Box<dyn Read + Send>,
@@ -255,9 +259,8 @@ impl Blocks {
         Ok(())
     }
 
-    /// The next block of whole records, or `None` at the end.
-    fn next_block(&mut self) -> Result<Option<Vec<u8>>, IngestError> {
-        let mut want = BLOCK;
+    /// The next block of whole records (about `want` bytes), or `None` at the end.
+    fn next_block(&mut self, mut want: usize) -> Result<Option<Vec<u8>>, IngestError> {
         loop {
             self.fill(want)?;
             if self.carry.is_empty() {
@@ -499,7 +502,7 @@ pub(crate) fn open(
         path: path.to_string(),
         limits: opts.limits,
     };
-    blocks.fill(BLOCK)?;
+    blocks.fill(FIRST_BLOCK)?;
     let peek = blocks
         .carry
         .strip_prefix(b"\xEF\xBB\xBF")
@@ -540,13 +543,13 @@ pub(crate) fn open(
     let mut source = info(&resolved);
     source.delimiter = Some(plan.layout.describe());
     // The encoding is known for sure only at the end; the first block's verdict is recorded.
-    let mut first_block = Some(blocks.next_block());
+    let mut first_block = Some(blocks.next_block(FIRST_BLOCK));
     let encoding = std::sync::Arc::new(std::sync::Mutex::new("utf-8"));
     let shared_encoding = encoding.clone();
     let pieces = std::iter::from_fn(move || {
         let block = match first_block.take() {
             Some(b) => b,
-            None => blocks.next_block(),
+            None => blocks.next_block(BLOCK),
         };
         let raw = match block {
             Ok(Some(raw)) => raw,

@@ -103,6 +103,22 @@ fn small_csv(n: usize) -> String {
     s
 }
 
+/// `n` valid rows of about 60 KB each (a long description): many bytes in few rows, so that
+/// the size limit is the one reached first.
+fn wide_rows(n: usize) -> Vec<u8> {
+    let mut s = small_csv(1);
+    s.truncate(s.find('\n').unwrap() + 1);
+    let long = "x".repeat(60_000);
+    for i in 0..n {
+        s += &format!(
+            "{},A,{long},1,2011-01-01 10:00,1.5,{},UK\n",
+            536000 + i,
+            12000 + i % 7
+        );
+    }
+    s.into_bytes()
+}
+
 /// `rfm-agent ARGS` with the environment `env`, expected to fail with exit 1.
 fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = bin();
@@ -160,7 +176,7 @@ fn cli_refuses_every_input_limit_class() {
     let xlsx_bomb = write(d, "bomb.xlsx", bomb_part);
     let long_row = format!("<row r=\"2\">{}</row>", cell("G2", &"y".repeat(70_000)));
     let long_cell = write(d, "long-cell.xlsx", xlsx(&(header_row() + &long_row), &[]));
-    let gz = write(d, "bomb.csv.gz", gzip(&vec![b'a'; 3 << 20]));
+    let gz = write(d, "bomb.csv.gz", gzip(&wide_rows(60)));
     let mut rows = small_csv(40);
     rows.push_str(&small_csv(40)[rows.find('\n').unwrap() + 1..]);
     let many_rows = write(d, "rows.csv", &rows);
@@ -468,13 +484,14 @@ fn serve_makes_an_existing_data_dir_private() {
 // ---------------------------------------------------------------------------------------
 // The service
 
-struct Api {
-    svc: Service,
+/// The service as its own process, driven over HTTP with the token.
+pub(crate) struct Api {
+    pub(crate) svc: Service,
     http: reqwest::blocking::Client,
 }
 
 impl Api {
-    fn start(data: &Path, env: &[(&str, &str)]) -> Api {
+    pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Api {
         let mut all = vec![("RFM_AGENT_TOKEN", TOKEN)];
         all.extend_from_slice(env);
         Api {
@@ -486,7 +503,11 @@ impl Api {
         }
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+    pub(crate) fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
         self.http
             .request(method, self.svc.url(path))
             .bearer_auth(TOKEN)
@@ -504,7 +525,7 @@ impl Api {
     }
 
     /// Uploads and waits for the run to end; returns its final status document.
-    fn run(&self, fields: &[(&str, Option<&str>, &[u8])]) -> Value {
+    pub(crate) fn run(&self, fields: &[(&str, Option<&str>, &[u8])]) -> Value {
         let (status, text) = self.upload(fields);
         assert_eq!(status, 202, "{text}");
         let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
@@ -584,7 +605,7 @@ fn service_refuses_hostile_uploads_and_stays_up() {
         &[("file", Some("b.xlsx"), &xlsx_rows(5000))],
         "max_rows",
     );
-    let bomb = gzip(&vec![b'a'; 20 << 20]);
+    let bomb = gzip(&wide_rows(340));
     api.failed_with(
         "gzip bomb",
         &[("file", Some("c.csv.gz"), &bomb)],
