@@ -22,10 +22,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn main() -> ExitCode {
     // The pass frees a piece's columns and allocates the next piece's a few milliseconds
     // later; returning the memory to the kernel in between (mimalloc's default, after 10 ms)
-    // made the kernel zero fresh pages for every piece. Freed memory is kept for reuse: the
-    // peak is the same.
+    // made the kernel zero fresh pages for every piece. Freed memory is kept half a second
+    // for reuse, then returned (the service must not keep a large run's peak for ever).
     // SAFETY: sets a plain option before any thread exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 500) };
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {

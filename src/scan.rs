@@ -135,7 +135,9 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         limits: opts.read.limits,
         emails: first.email.is_some(),
     });
-    acc.add(typed::classify(&first, &plan)?)?;
+    for part in slices(&first) {
+        acc.add(typed::classify(&part, &plan)?)?;
+    }
     drop(first);
     run_workers(stream.pieces, &plan, &mut acc)?;
     tracing::debug!(elapsed = ?started.elapsed(), rows = acc.rows(), "pass done");
@@ -162,7 +164,19 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
     })
 }
 
-type Done = (usize, Result<Lines>);
+/// Rows typed at once: a large piece (a Parquet row group of millions of rows) is typed
+/// and handed over in slices, so that only its columns, not its typed rows, are held whole.
+const SLICE_ROWS: usize = 1 << 18;
+
+/// `chunk` in slices of at most [`SLICE_ROWS`] rows (no copy).
+fn slices(chunk: &Chunk) -> impl Iterator<Item = Chunk> + '_ {
+    (0..chunk.rows.max(1))
+        .step_by(SLICE_ROWS)
+        .map(|offset| chunk.slice(offset, SLICE_ROWS.min(chunk.rows - offset)))
+}
+
+/// A typed slice: (piece, slice, whether it is the piece's last, its lines).
+type Done = (usize, usize, bool, Result<Lines>);
 
 /// Reader, workers and the in-order accumulator.
 fn run_workers(
@@ -204,7 +218,7 @@ fn read(
         let sent = match piece {
             Ok(p) => jobs.send((seq, p)).is_ok(),
             Err(e) => {
-                let _ = done.send((seq, Err(e.into())));
+                let _ = done.send((seq, 0, true, Err(e.into())));
                 false
             }
         };
@@ -218,33 +232,50 @@ fn work(jobs: &Mutex<Receiver<(usize, Piece)>>, done: &SyncSender<Done>, plan: &
     loop {
         let job = jobs.lock().expect("job queue").recv();
         let Ok((seq, piece)) = job else { return };
-        let typed = piece()
-            .map_err(anyhow::Error::from)
-            .and_then(|chunk| Ok(typed::classify(&chunk, plan)?));
-        if done.send((seq, typed)).is_err() {
-            return;
+        let chunk = match piece() {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = done.send((seq, 0, true, Err(e.into())));
+                return;
+            }
+        };
+        let count = chunk.rows.max(1).div_ceil(SLICE_ROWS);
+        for (sub, part) in slices(&chunk).enumerate() {
+            let typed = typed::classify(&part, plan).map_err(anyhow::Error::from);
+            let failed = typed.is_err();
+            if done
+                .send((seq, sub, sub + 1 == count || failed, typed))
+                .is_err()
+                || failed
+            {
+                return;
+            }
         }
     }
 }
 
-/// Takes the typed chunks in file order. Returning (on an error) drops the channels, which
+/// Takes the typed slices in file order. Returning (on an error) drops the channels, which
 /// ends the reader and the workers.
 fn accumulate(done: Receiver<Done>, tokens: Receiver<()>, acc: &mut Accumulator) -> Result<()> {
-    let mut waiting: BTreeMap<usize, Result<Lines>> = BTreeMap::new();
-    let mut next = 0usize;
-    for (seq, lines) in done {
-        waiting.insert(seq, lines);
-        while let Some(lines) = waiting.remove(&next) {
+    let mut waiting: BTreeMap<(usize, usize), (bool, Result<Lines>)> = BTreeMap::new();
+    let mut next = (0usize, 0usize);
+    for (seq, sub, last, lines) in done {
+        waiting.insert((seq, sub), (last, lines));
+        while let Some((last, lines)) = waiting.remove(&next) {
             crate::progress::checkpoint()?;
             let before = acc.rows() as usize;
             match lines {
                 Ok(lines) => acc.add(lines)?,
                 Err(e) => return Err(shift(e, before)),
             }
-            let rows = crate::output::table::thousands(acc.rows() as f64, 0);
-            crate::progress::detail(&format!("{rows} rows"));
-            next += 1;
-            let _ = tokens.try_recv();
+            if last {
+                next = (next.0 + 1, 0);
+                let _ = tokens.try_recv();
+                let rows = crate::output::table::thousands(acc.rows() as f64, 0);
+                crate::progress::detail(&format!("{rows} rows"));
+            } else {
+                next.1 += 1;
+            }
         }
     }
     Ok(())

@@ -17,9 +17,16 @@ pub(crate) enum Bytes {
     Memory(Arc<[u8]>),
 }
 
-/// Projected, inflated bytes of row group `group` (its footer's figures).
+/// Bytes a decoded value takes at least (a number, or a string's view), beyond the bytes the
+/// footer declares: repeated values in a dictionary inflate to little but decode to a value
+/// per row.
+const DECODED_VALUE: u64 = 16;
+
+/// Projected bytes of row group `group` in memory: its footer's inflated sizes plus a decoded
+/// value per row and column.
 fn group_bytes(meta: &FileMetadataRef, group: usize, names: &[String]) -> u64 {
-    let mut inflated = 0u64;
+    let rows = meta.row_groups[group].num_rows() as u64;
+    let mut inflated = rows.saturating_mul(DECODED_VALUE * names.len() as u64);
     for name in names {
         for column in meta.row_groups[group]
             .columns_under_root_iter(name)

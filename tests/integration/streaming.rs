@@ -360,3 +360,82 @@ fn service_memory_follows_customers_not_lines() {
     assert!(peak_mib < 550, "peak RSS {peak_mib} MiB");
     println!("service peak RSS on a 3 M-line upload: {peak_mib} MiB");
 }
+
+/// `rows` lines of one invoice each, dated `date(i)`, for customers 1..=50.
+fn dated_rows(rows: usize, first: usize, date: impl Fn(usize) -> String) -> String {
+    (first..first + rows)
+        .map(|i| format!("{},MUG,2,{},1.50,{},UK\n", 500_000 + i, date(i), 1 + i % 50))
+        .collect()
+}
+
+const PLAIN_HEADER: &str =
+    "InvoiceNo,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n";
+
+#[test]
+fn day_month_order_is_told_from_a_later_block() {
+    // 40,000 rows (about 1.7 MB, past the first block) with days up to 12 only, then days
+    // past 12: only day/month order reads them all.
+    let mut text = PLAIN_HEADER.to_string();
+    text += &dated_rows(40_000, 0, |i| {
+        format!("{:02}/{:02}/2011 10:00", 1 + i % 12, 1 + i % 6)
+    });
+    text += &dated_rows(100, 40_000, |i| format!("{}/03/2011 10:00", 13 + i % 15));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "dm.csv", &text);
+    let doc = segment_json(&["--input", &path, "--k", "2"]);
+    assert_eq!(
+        doc["ledger"]["date_format"], "%d/%m/%Y %H:%M",
+        "{}",
+        doc["ledger"]
+    );
+    assert_eq!(doc["ledger"]["rows_kept"], 40_100);
+    // The last date is 12 June read day/month (it would be 6 December read month/day).
+    assert_eq!(doc["params"]["snapshot"], "2011-06-13 10:00:00");
+}
+
+#[test]
+fn utf8_that_turns_out_latin1_is_read_again_as_latin1() {
+    // A customer id in UTF-8 near the top; a Latin-1 byte 2 MB further on. The whole file is
+    // then Latin-1, as a file read whole would be: the id's two UTF-8 bytes are two
+    // Latin-1 characters.
+    let mut raw = PLAIN_HEADER.as_bytes().to_vec();
+    raw.extend("1,MUG,2,2011-01-01 10:00,1.50,Müller,UK\n".as_bytes());
+    raw.extend(dated_rows(50_000, 0, |i| format!("2011-01-{:02} 10:00", 1 + i % 28)).as_bytes());
+    raw.extend(b"9,CAF\xc9,2,2011-02-01 10:00,1.50,7,UK\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "mixed.csv", &raw);
+    let out = tmp.path().join("out");
+    let dir = out.display().to_string();
+    let doc = segment_json(&["--input", &path, "--k", "2", "--out", &dir]);
+    assert_eq!(doc["input"]["encoding"], "latin-1");
+    assert_eq!(doc["ledger"]["rows_in"], 50_002);
+    let ids = customers(&out);
+    assert!(
+        ids.contains_key("MÃ¼ller"),
+        "{:?}",
+        ids.keys().take(5).collect::<Vec<_>>()
+    );
+    // ASCII until the Latin-1 byte: no second pass is needed, and the manifest says so.
+    raw.drain(
+        PLAIN_HEADER.len()..PLAIN_HEADER.len() + "1,MUG,2,2011-01-01 10:00,1.50,Müller,UK\n".len(),
+    );
+    let ascii = write(tmp.path(), "ascii-then-latin1.csv", &raw);
+    let doc = segment_json(&["--input", &ascii, "--k", "2"]);
+    assert_eq!(doc["input"]["encoding"], "latin-1");
+    assert_eq!(doc["ledger"]["rows_in"], 50_001);
+}
+
+#[test]
+fn a_ragged_row_deep_in_the_file_is_named_by_its_row_and_line() {
+    // 300,000 rows (12 MB, several blocks), a blank line, then a row with a field too few.
+    let mut text = PLAIN_HEADER.to_string();
+    text += &dated_rows(300_000, 0, |i| format!("2011-01-{:02} 10:00", 1 + i % 28));
+    text += "\n500000,MUG,2,2011-01-02 10:00,1.50,UK\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "ragged.csv", &text);
+    let e = fails(&["segment", "--input", &path]);
+    assert!(
+        e.contains("row 300001 (line 300003) has 6 fields but the header has 7"),
+        "{e}"
+    );
+}
