@@ -75,10 +75,16 @@ fn first_rows(
     Ok(None)
 }
 
+/// Rows read ahead on this thread to break a day/month tie before the pass goes on.
+const TIE_BREAK_ROWS: usize = 1 << 21;
+
 /// The date format: forced, or detected from the first chunk. A day/month tie is broken by
-/// reading on (dates only matter here) until a chunk tells the two orders apart.
+/// reading on until a chunk tells the two orders apart: the chunks read for that are kept
+/// (`held`, up to [`TIE_BREAK_ROWS`] rows) and go to the pass; past that, the dates are read
+/// on from a second reader.
 fn date_format(
-    first: &Chunk,
+    held: &mut Vec<Chunk>,
+    pieces: &mut dyn Iterator<Item = Result<Piece, IngestError>>,
     input: &Input,
     opts: &ScanOptions,
     column: &str,
@@ -91,17 +97,40 @@ fn date_format(
     if let Some(f) = &opts.clean.date_format {
         return Ok((f.clone(), false));
     }
-    let (format, ambiguous) = dates::detect(&first.date, column).map_err(wrap)?;
+    let (format, ambiguous) = dates::detect(&held[0].date, column).map_err(wrap)?;
     let Some(twin) = dates::day_month_twin(&format).filter(|_| ambiguous) else {
         return Ok((format, ambiguous));
     };
-    let mut probe = ingest::open(input, &opts.read)?;
-    for piece in probe.pieces.by_ref() {
-        let chunk = piece?()?;
+    let decide = |chunk: &Chunk| {
         let (a, b) = dates::count_parsed(&chunk.date, &format, &twin);
-        if a != b {
-            tracing::debug!("day/month order told apart ({a} against {b} values)");
-            return Ok((if a > b { format } else { twin }, false));
+        tracing::debug!("day/month order: {a} against {b} values");
+        (a != b).then(|| if a > b { format.clone() } else { twin.clone() })
+    };
+    loop {
+        let rows: usize = held.iter().map(|c| c.rows).sum();
+        if rows >= TIE_BREAK_ROWS {
+            break;
+        }
+        let Some(piece) = pieces.next() else {
+            return Ok((format, true));
+        };
+        let chunk = piece?().map_err(|e| e.after_rows(rows))?;
+        let decided = decide(&chunk);
+        held.push(chunk);
+        if let Some(f) = decided {
+            return Ok((f, false));
+        }
+    }
+    // Errors past the held rows are left to the pass, which names their rows.
+    let mut probe = ingest::open(input, &opts.read)?;
+    for piece in probe.pieces.by_ref().skip(held.len()) {
+        match piece.map(|p| p()) {
+            Ok(Ok(chunk)) => {
+                if let Some(f) = decide(&chunk) {
+                    return Ok((f, false));
+                }
+            }
+            _ => break,
         }
         crate::progress::checkpoint()?;
     }
@@ -121,7 +150,10 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         .get("date")
         .cloned()
         .unwrap_or_default();
-    let (date_format, date_ambiguous) = date_format(&first, input, opts, &column)?;
+    let emails = first.email.is_some();
+    let mut held = vec![first];
+    let (date_format, date_ambiguous) =
+        date_format(&mut held, stream.pieces.as_mut(), input, opts, &column)?;
     let plan = Arc::new(Plan {
         path: path.clone(),
         options: opts.clean.clone(),
@@ -133,12 +165,13 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         frequency: opts.frequency,
         returns: opts.clean.returns,
         limits: opts.read.limits,
-        emails: first.email.is_some(),
+        emails,
     });
-    for part in slices(&first) {
-        acc.add(typed::classify(&part, &plan)?)?;
+    for chunk in held {
+        for part in slices(&chunk) {
+            acc.add(typed::classify(&part, &plan)?)?;
+        }
     }
-    drop(first);
     run_workers(stream.pieces, &plan, &mut acc)?;
     tracing::debug!(elapsed = ?started.elapsed(), rows = acc.rows(), "pass done");
     if acc.rows() == 0 {
