@@ -164,7 +164,7 @@ pub struct InputArgs {
     /// CSV delimiter: auto, ",", ";", tab, "|" or whitespace.
     #[arg(long, value_name = "DELIM")]
     pub delimiter: Option<String>,
-    /// Text encoding: auto, utf-8 or latin1.
+    /// Text encoding: auto, utf-8, latin1 or windows-1252 (cp1252).
     #[arg(long, value_name = "ENC")]
     pub encoding: Option<String>,
     /// XLSX sheet (default: the first).

@@ -49,6 +49,9 @@ pub struct SegmentRun {
     pub segmentation: Segmentation,
     /// The sweep behind `k = auto`.
     pub k_choice: Option<elbow::ElbowResult>,
+    /// The sweep the report's elbow chart shows: the one behind `k = auto`, else one run for
+    /// the report when the run writes one (`output.dir` set); `None` otherwise.
+    pub elbow: Option<elbow::ElbowResult>,
     /// Each customer's email (in RFM order), when the input maps an email column.
     pub emails: Option<Vec<String>>,
 }
@@ -71,7 +74,7 @@ pub fn read_options(s: &Settings) -> Result<ReadOptions> {
     };
     let encoding = Encoding::parse(&i.encoding).with_context(|| {
         format!(
-            "unknown encoding `{}`; use auto, utf-8 or latin1",
+            "unknown encoding `{}`; use auto, utf-8, latin1 or windows-1252",
             i.encoding
         )
     })?;
@@ -117,18 +120,11 @@ pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowR
     Ok(result)
 }
 
-/// The sweep behind the elbow chart: the run's own when `k = auto`, else a new one.
-pub fn elbow_for(run: &SegmentRun, s: &Settings) -> Result<elbow::ElbowResult> {
-    match &run.k_choice {
-        Some(e) => Ok(e.clone()),
-        None => sweep(&run.rfm, s, &run.source.path),
-    }
-}
-
 pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let started = Instant::now();
     let auto_k = s.cluster.k == KChoice::Auto;
-    let steps = Steps::new(2 + usize::from(auto_k));
+    let report = !s.output.dir.is_empty();
+    let steps = Steps::new(2 + usize::from(auto_k || report));
     // Check cheap settings before reading a large file.
     let forced_dates = match s.input.date_format.as_str() {
         "" | "auto" => None,
@@ -212,8 +208,17 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     steps.start("clustering")?;
     let segmentation = cluster::segment(&table, params)
         .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", source.path))?;
-    steps.finish();
     tracing::info!(elapsed = ?started.elapsed(), inertia = segmentation.inertia, "clustered");
+    // The report's elbow chart: the sweep is computed here, once; reports only render.
+    let elbow = match &k_choice {
+        Some(c) => Some(c.clone()),
+        None if report => {
+            steps.start("the k sweep for the report")?;
+            Some(sweep(&table, s, &source.path)?)
+        }
+        None => None,
+    };
+    steps.finish();
 
     Ok(SegmentRun {
         params: RunParams {
@@ -241,6 +246,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         rfm: table,
         segmentation,
         k_choice,
+        elbow,
         emails: totals.emails,
     })
 }

@@ -213,7 +213,8 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
 
     let mut w = csv::Writer::from_writer(Vec::with_capacity(lines.len() * 80));
     w.write_record(HEADER).expect("in-memory write");
-    let bad_every = lines.len() / 9;
+    // (At least 1: a sample of a handful of lines has no bad rows rather than a panic.)
+    let bad_every = (lines.len() / 9).max(1);
     for (i, l) in lines.iter().enumerate() {
         let p = &products[l.product];
         let mut date = l.at.format("%-m/%-d/%Y %-H:%M").to_string();
@@ -259,6 +260,18 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_samples_are_generated_too() {
+        for customers in [0, 1, 2] {
+            let spec = SampleSpec {
+                customers,
+                ..SampleSpec::default()
+            };
+            let text = String::from_utf8(generate(&spec)).unwrap();
+            assert!(text.starts_with("InvoiceNo,"), "{customers} customers");
+        }
+    }
 
     #[test]
     fn sample_is_deterministic_and_shaped_like_the_reference() {

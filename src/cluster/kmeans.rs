@@ -654,7 +654,10 @@ mod tests {
 
     #[test]
     fn same_result_on_any_thread_count() {
-        let x = blobs(3000); // several chunks
+        // 42,000 points: past CHUNK × MIN_CHUNKS_PER_TASK (16,384), so the work is split
+        // across tasks and the order in which partial sums meet is really exercised.
+        let x = blobs(14_000);
+        assert!(x.nrows() > 2 * CHUNK * MIN_CHUNKS_PER_TASK);
         let fit = |threads| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -666,6 +669,8 @@ mod tests {
                         .unwrap()
                 })
         };
-        assert_eq!(fit(1), fit(3));
+        let one = fit(1);
+        assert_eq!(one, fit(2));
+        assert_eq!(one, fit(8));
     }
 }

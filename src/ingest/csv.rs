@@ -337,13 +337,15 @@ impl Decoder {
             self.bytes_before += 3;
         }
         let lines = memchr::memchr_iter(b'\n', &raw).count() as u64;
-        let out = match (self.mode, self.latin1, std::str::from_utf8(&raw)) {
-            (_, true, _) | (text::Encoding::Latin1, _, _) => text::latin1_to_utf8(&raw),
-            (_, false, Ok(_)) => {
+        let raw_len = raw.len() as u64;
+        let single_byte = self.latin1 || self.mode.is_single_byte();
+        let out = match (single_byte, std::str::from_utf8(&raw)) {
+            (true, _) => text::single_byte_to_utf8(&raw, self.mode),
+            (false, Ok(_)) => {
                 self.non_ascii_seen |= !raw.is_ascii();
                 raw
             }
-            (text::Encoding::Utf8, _, Err(e)) => {
+            (false, Err(e)) if self.mode == text::Encoding::Utf8 => {
                 let offset = e.valid_up_to();
                 let line = raw[..offset].iter().filter(|&&b| b == b'\n').count() as u64;
                 return Err(IngestError::Encoding {
@@ -352,36 +354,28 @@ impl Decoder {
                     line: (self.lines_before + line + 1) as usize,
                 });
             }
-            (_, false, Err(_)) if self.non_ascii_seen => {
+            (false, Err(_)) if self.non_ascii_seen => {
                 return Err(IngestError::Reencode {
                     path: self.path.clone(),
                 });
             }
-            (_, false, Err(_)) => {
+            (false, Err(_)) => {
                 self.latin1 = true;
-                text::latin1_to_utf8(&raw)
+                text::single_byte_to_utf8(&raw, self.mode)
             }
         };
-        self.bytes_before += raw_len(&out, self.latin1) as u64;
+        self.bytes_before += raw_len;
         self.lines_before += lines;
         Ok(out)
     }
 
     fn name(&self) -> &'static str {
-        if self.latin1 || self.mode == text::Encoding::Latin1 {
-            "latin-1"
-        } else {
-            "utf-8"
+        match self.mode {
+            text::Encoding::Windows1252 => "windows-1252",
+            text::Encoding::Latin1 => "latin-1",
+            _ if self.latin1 => "latin-1",
+            _ => "utf-8",
         }
-    }
-}
-
-/// Bytes of the raw text behind `out` (Latin-1 doubles the bytes at or above 0x80).
-fn raw_len(out: &[u8], latin1: bool) -> usize {
-    if latin1 {
-        out.iter().filter(|&&b| b & 0xC0 != 0x80).count()
-    } else {
-        out.len()
     }
 }
 
@@ -540,6 +534,7 @@ pub(crate) fn open(
         lines_before: 0,
         path: path.to_string(),
     };
+    let initial_encoding = decoder.name();
     let mut source = info(&resolved);
     source.delimiter = Some(plan.layout.describe());
     // The encoding is known for sure only at the end; the first block's verdict is recorded.
@@ -567,10 +562,7 @@ pub(crate) fn open(
             Box::new(move || plan.parse(text, first_line)) as super::Piece
         ))
     });
-    source.encoding = Some(match opts.encoding {
-        text::Encoding::Latin1 => "latin-1".into(),
-        _ => "utf-8".into(),
-    });
+    source.encoding = Some(initial_encoding.into());
     Ok(super::Stream {
         source,
         pieces: Box::new(pieces),
@@ -590,7 +582,9 @@ fn plan(peek: &[u8], path: &str, opts: &ReadOptions) -> Result<BlockPlan, Ingest
     };
     let header_line = text::first_line_with_break(peek);
     let header_text = match (opts.encoding, std::str::from_utf8(&header_line)) {
-        (text::Encoding::Latin1, _) | (_, Err(_)) => text::latin1_to_utf8(&header_line),
+        (text::Encoding::Latin1 | text::Encoding::Windows1252, _) | (_, Err(_)) => {
+            text::single_byte_to_utf8(&header_line, opts.encoding)
+        }
         _ => header_line.clone(),
     };
     let (delim, quote, spans, header_tsv) = match layout {

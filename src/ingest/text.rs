@@ -13,6 +13,9 @@ pub enum Encoding {
     Auto,
     Utf8,
     Latin1,
+    /// Windows' Western code page: Latin-1 plus €, curly quotes, dashes and the like in
+    /// 0x80–0x9F, where Latin-1 has control characters.
+    Windows1252,
 }
 
 impl Encoding {
@@ -20,9 +23,27 @@ impl Encoding {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "auto" | "" => Some(Encoding::Auto),
             "utf8" => Some(Encoding::Utf8),
-            "latin1" | "iso88591" | "cp1252" | "windows1252" => Some(Encoding::Latin1),
+            "latin1" | "iso88591" => Some(Encoding::Latin1),
+            "cp1252" | "windows1252" => Some(Encoding::Windows1252),
             _ => None,
         }
+    }
+
+    /// One byte per character: nothing to validate, every byte is a character.
+    pub fn is_single_byte(self) -> bool {
+        matches!(self, Encoding::Latin1 | Encoding::Windows1252)
+    }
+}
+
+/// Single-byte text as UTF-8: Windows-1252 through encoding_rs, anything else as Latin-1.
+pub fn single_byte_to_utf8(bytes: &[u8], encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned()
+            .into_bytes(),
+        _ => latin1_to_utf8(bytes),
     }
 }
 
@@ -67,6 +88,10 @@ fn decode_plain<'a>(
                 line,
             })
         }
+        (Encoding::Windows1252, _) => Ok((
+            Cow::Owned(single_byte_to_utf8(body, encoding)),
+            "windows-1252",
+        )),
         (Encoding::Latin1, _) | (Encoding::Auto, Some(_)) => {
             Ok((Cow::Owned(latin1_to_utf8(body)), "latin-1"))
         }
@@ -419,6 +444,26 @@ mod tests {
             err.contains("line 2") && err.contains("--encoding latin1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn windows_1252_decodes_the_euro_and_curly_quotes() {
+        let raw = b"Description\n\x80 5 \x93mug\x94\n";
+        let (text, enc) = decode_text(
+            raw,
+            "f",
+            Encoding::parse("cp1252").unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(enc, "windows-1252");
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "Description\n\u{20ac} 5 \u{201c}mug\u{201d}\n"
+        );
+        // Latin-1 reads the same bytes as control characters.
+        let (latin, _) = decode_text(raw, "f", Encoding::Latin1, &Default::default()).unwrap();
+        assert!(std::str::from_utf8(&latin).unwrap().contains('\u{80}'));
     }
 
     #[test]

@@ -96,11 +96,10 @@ pub fn write_run(
     settings: &crate::settings::Settings,
     dir: &std::path::Path,
 ) -> Result<()> {
-    let elbow = crate::pipeline::elbow_for(run, settings)?;
     let input = ReportInput {
         run,
         campaigns,
-        elbow: Some(&elbow),
+        elbow: run.elbow.as_ref(),
         currency: &settings.output.currency,
     };
     let names = input.names();

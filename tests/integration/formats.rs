@@ -143,3 +143,34 @@ fn iso_excel_serial_and_compact_dates() {
         assert!(snap.starts_with("2011-12-10"), "{name}: {snap}");
     }
 }
+
+#[test]
+fn windows_1252_exports_keep_the_euro_sign() {
+    let mut raw = b"InvoiceNo,InvoiceDate,Quantity,UnitPrice,CustomerID\n".to_vec();
+    for i in 0..12 {
+        raw.extend(format!("{},2011-01-{:02} 10:00,1,2.5,", 100 + i, 1 + i).as_bytes());
+        raw.extend(if i % 2 == 0 {
+            &b"K\x80\n"[..]
+        } else {
+            &b"\x93Q\x94\n"[..]
+        });
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "cp1252.csv", &raw);
+    let out = tmp.path().join("out");
+    let dir = out.display().to_string();
+    let args = [
+        "--input",
+        &path,
+        "--encoding",
+        "cp1252",
+        "--k",
+        "2",
+        "--out",
+        &dir,
+    ];
+    let doc = segment_json(&args);
+    assert_eq!(doc["input"]["encoding"], "windows-1252");
+    let ids: Vec<String> = customers(&out).into_keys().collect();
+    assert_eq!(ids, vec!["K\u{20ac}", "\u{201c}Q\u{201d}"]);
+}

@@ -53,6 +53,7 @@ pub(crate) fn check_clusters(doc: &Value, what: &str) {
         })
         .collect();
     got.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(got.len(), REFERENCE.len(), "{what}: {got:?}");
     for (g, r) in got.iter().zip(REFERENCE) {
         let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b;
         assert!(close(g.0, r.0, 0.01), "{what}: size {g:?} vs {r:?}");
