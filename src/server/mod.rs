@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 pub use auth::{check_bind, checked_token};
 pub use error::ApiError;
@@ -144,35 +144,61 @@ async fn log_request(
     resp
 }
 
+/// Routes that need the token: the dashboard and the API.
+fn protected_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
+    vec![
+        ("/", get(dashboard::index)),
+        ("/openapi.json", get(dashboard::openapi)),
+        ("/v1/config", get(dashboard::config)),
+        ("/v1/runs", get(runs::list).post(runs::create)),
+        ("/v1/runs/{id}", get(runs::get).delete(runs::delete)),
+        (
+            "/v1/runs/{id}/campaigns",
+            post(runs::campaigns).layer(DefaultBodyLimit::max(runs::CAMPAIGNS_BODY)),
+        ),
+        ("/v1/runs/{id}/files/{*path}", get(runs::file)),
+        ("/v1/compare", get(runs::compare)),
+    ]
+}
+
+/// Routes open without the token: probes, the dashboard's assets, signing in and out.
+fn open_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
+    vec![
+        ("/healthz", get(|| async { "ok" })),
+        ("/readyz", get(runs::readyz)),
+        ("/assets/{name}", get(dashboard::asset)),
+        (
+            "/sign-in",
+            post(auth::sign_in).layer(DefaultBodyLimit::max(auth::SIGN_IN_BODY)),
+        ),
+        ("/sign-out", post(auth::sign_out)),
+    ]
+}
+
+/// Every path the router serves, from the lists that build it (for the test that the
+/// OpenAPI document describes them all).
+pub fn route_paths() -> Vec<&'static str> {
+    open_routes()
+        .into_iter()
+        .chain(protected_routes())
+        .map(|(path, _)| path)
+        .collect()
+}
+
 /// The application.
 pub fn app(state: Shared) -> Router {
     // Room for the multipart framing around a file of exactly the limit.
     let body_limit = state.max_upload_bytes().saturating_add(64 << 10);
-    let protected = Router::new()
-        .route("/", get(dashboard::index))
-        .route("/openapi.json", get(dashboard::openapi))
-        .route("/v1/config", get(dashboard::config))
-        .route("/v1/runs", get(runs::list).post(runs::create))
-        .route("/v1/runs/{id}", get(runs::get).delete(runs::delete))
-        .route(
-            "/v1/runs/{id}/campaigns",
-            post(runs::campaigns).layer(DefaultBodyLimit::max(runs::CAMPAIGNS_BODY)),
-        )
-        .route("/v1/runs/{id}/files/{*path}", get(runs::file))
-        .route("/v1/compare", get(runs::compare))
+    let protected = protected_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| r.route(path, route))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(runs::readyz))
-        .route("/assets/{name}", get(dashboard::asset))
-        .route(
-            "/sign-in",
-            post(auth::sign_in).layer(DefaultBodyLimit::max(auth::SIGN_IN_BODY)),
-        )
-        .route("/sign-out", post(auth::sign_out))
+    open_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| r.route(path, route))
         .merge(protected)
         .fallback(|| async {
             ApiError::NotFound("no such page or endpoint; see /openapi.json".into())

@@ -580,6 +580,18 @@ async fn load_of_reads_and_uploads_completes_without_errors() {
         peak as f64 / 1024.0,
         idle_kib as f64 / 1024.0
     );
+    // Generous bounds (about a tenth of what a test build does here: 5,000 reads/s alone,
+    // 2,000 with the uploads, 450 MiB): they catch a serialised or leaking service, not noise.
+    assert!(
+        READS as f64 / alone_secs > 500.0,
+        "{alone_secs:.2} s for {READS} reads"
+    );
+    assert!(
+        READS as f64 / reads_secs > 200.0,
+        "{reads_secs:.2} s with uploads"
+    );
+    assert!(all_secs < 180.0, "the {UPLOADS} runs took {all_secs:.0} s");
+    assert!(peak < 1536 * 1024, "peak RSS {} MiB", peak / 1024);
 }
 
 /// `total` GETs spread over `reads`, `concurrency` at a time; returns the failures.
