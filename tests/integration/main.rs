@@ -15,4 +15,5 @@ mod reference;
 mod report;
 mod server;
 mod service;
+mod snapshots;
 mod streaming;
