@@ -1,6 +1,7 @@
 //! The runs API: upload and start, status with results, list, files, campaigns rerun,
 //! delete, and the migration between two runs.
 
+use crate::server::store::RunStatus;
 use std::path::Path as FsPath;
 
 use axum::Json;
@@ -201,7 +202,7 @@ pub async fn create(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/v1/runs/{id}"))],
-        Json(json!({"id": id, "status": "queued", "url": format!("/v1/runs/{id}")})),
+        Json(json!({"id": id, "status": RunStatus::Queued, "url": format!("/v1/runs/{id}")})),
     ))
 }
 
@@ -440,7 +441,7 @@ pub async fn campaigns(
     worker::start(s.clone(), id.clone(), settings, Job::Campaigns);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "queued", "url": format!("/v1/runs/{id}")})),
+        Json(json!({"id": id, "status": RunStatus::Queued, "url": format!("/v1/runs/{id}")})),
     ))
 }
 
@@ -486,7 +487,7 @@ pub async fn compare(
             .store
             .get(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
-        if run.status != "done" {
+        if run.status != RunStatus::Done {
             return Err(ApiError::Conflict(format!(
                 "run `{id}` is {}; compare needs two finished runs",
                 run.status

@@ -4,15 +4,97 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// Queued or running: holds a slot.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "queued" => Ok(RunStatus::Queued),
+            "running" => Ok(RunStatus::Running),
+            "done" => Ok(RunStatus::Done),
+            "failed" => Ok(RunStatus::Failed),
+            other => Err(FromSqlError::Other(
+                format!("unknown run status `{other}`").into(),
+            )),
+        }
+    }
+}
+
+/// The database's schema, one step per version: step i takes a database at
+/// `PRAGMA user_version` i to i + 1. Version 0 is a new file, or one written before the
+/// version was kept (its table is the one step 0 creates).
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS runs (
+     id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
+     updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
+     progress TEXT NOT NULL DEFAULT '', error TEXT,
+     percent INTEGER NOT NULL DEFAULT 0
+ );"];
+
+/// Brings `db` to the current schema, in one transaction per step.
+fn migrate(db: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        let message = format!(
+            "the run database has schema version {version}, newer than this rfm-agent's {}; run the newer rfm-agent or use another --data-dir",
+            MIGRATIONS.len()
+        );
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR);
+        return Err(rusqlite::Error::SqliteFailure(code, Some(message)));
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = db.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 /// A run as the API reports it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RunRecord {
     pub id: String,
-    /// queued | running | done | failed
-    pub status: String,
+    pub status: RunStatus,
     pub created: String,
     pub updated: String,
     pub input_name: String,
@@ -44,16 +126,9 @@ fn now() -> String {
 impl Store {
     /// Opens (or creates) `dir/runs.sqlite3` and fails runs a previous process left running.
     pub fn open(dir: &Path) -> rusqlite::Result<Store> {
-        let db = Connection::open(dir.join("runs.sqlite3"))?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS runs (
-                 id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
-                 updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
-                 progress TEXT NOT NULL DEFAULT '', error TEXT,
-                 percent INTEGER NOT NULL DEFAULT 0
-             );",
-        )?;
+        let mut db = Connection::open(dir.join("runs.sqlite3"))?;
+        db.execute_batch("PRAGMA journal_mode = WAL;")?;
+        migrate(&mut db)?;
         let store = Store { db: Mutex::new(db) };
         store.fail_active("interrupted by a restart of the service")?;
         Ok(store)
@@ -87,14 +162,14 @@ impl Store {
         limit: usize,
     ) -> rusqlite::Result<Requeue> {
         let db = self.db.lock().unwrap();
-        let status: Option<String> = db
+        let status: Option<RunStatus> = db
             .query_row("SELECT status FROM runs WHERE id = ?1", params![id], |r| {
                 r.get(0)
             })
             .optional()?;
-        match status.as_deref() {
+        match status {
             None => return Ok(Requeue::Missing),
-            Some("queued" | "running") => return Ok(Requeue::Active),
+            Some(s) if s.is_active() => return Ok(Requeue::Active),
             _ => {}
         }
         if Self::count_active(&db)? >= limit {
@@ -111,7 +186,7 @@ impl Store {
     pub fn progress(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         progress: &str,
         percent: u8,
     ) -> rusqlite::Result<()> {
@@ -125,7 +200,7 @@ impl Store {
     pub fn set_status(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         progress: &str,
         error: Option<&str>,
     ) -> rusqlite::Result<()> {
@@ -209,6 +284,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_database_of_the_previous_version_is_migrated() {
+        // What builds before the schema version wrote: the table, user_version 0.
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join("runs.sqlite3")).unwrap();
+        old.execute_batch(
+            "CREATE TABLE runs (
+                 id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
+                 updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
+                 progress TEXT NOT NULL DEFAULT '', error TEXT,
+                 percent INTEGER NOT NULL DEFAULT 0
+             );
+             INSERT INTO runs VALUES ('old1', 'done', '2026-11-01T10:00:00Z',
+                 '2026-11-01T10:01:00Z', 'x.csv', '{\"k\":4}', 'finished', NULL, 100);",
+        )
+        .unwrap();
+        drop(old);
+        let s = Store::open(dir.path()).unwrap();
+        let run = s.get("old1").unwrap().unwrap();
+        assert_eq!((run.status, run.percent), (RunStatus::Done, 100));
+        assert_eq!(run.options["k"], 4);
+        let db = s.db.lock().unwrap();
+        let version: usize = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        // A database from a newer build is refused, not misread.
+        db.pragma_update(None, "user_version", MIGRATIONS.len() + 1)
+            .unwrap();
+        drop(db);
+        drop(s);
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.starts_with("the run database has schema version 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn runs_survive_a_reopen_and_interrupted_ones_fail() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
@@ -221,13 +334,13 @@ mod tests {
             !s.insert("c3", "y.csv", &serde_json::json!({}), 2).unwrap(),
             "limit of 2 active runs"
         );
-        s.set_status("b2", "done", "", None).unwrap();
+        s.set_status("b2", RunStatus::Done, "", None).unwrap();
         drop(s);
         let s = Store::open(dir.path()).unwrap();
         let a = s.get("a1").unwrap().unwrap();
-        assert_eq!(a.status, "failed");
+        assert_eq!(a.status, RunStatus::Failed);
         assert!(a.error.unwrap().contains("restart"));
-        assert_eq!(s.get("b2").unwrap().unwrap().status, "done");
+        assert_eq!(s.get("b2").unwrap().unwrap().status, RunStatus::Done);
         assert_eq!(s.list().unwrap().len(), 2);
         assert_eq!(
             s.requeue("b2", &serde_json::json!({}), 2).unwrap(),

@@ -1,6 +1,7 @@
 //! Runs in the background: at most `[server] max_running` at once (the rest wait their turn),
 //! each reporting its progress to the run database as it goes.
 
+use crate::server::store::RunStatus;
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::Ordering;
@@ -43,7 +44,7 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
             Job::Full => "reading the file",
             Job::Campaigns => "segmenting again",
         };
-        let _ = state.store.progress(&id, "running", first, 2);
+        let _ = state.store.progress(&id, RunStatus::Running, first, 2);
         let (st, run_id, flag) = (state.clone(), id.clone(), stop.flag.clone());
         let upload = settings.input.path.clone();
         let limit = Duration::from_secs(settings.server.run_timeout_secs.max(1));
@@ -72,14 +73,16 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
                 finish_deleted(&state, &id);
             }
             Some(Ok(())) => {
-                let _ = state.store.set_status(&id, "done", "finished", None);
+                let _ = state
+                    .store
+                    .set_status(&id, RunStatus::Done, "finished", None);
             }
             Some(Err(e)) => {
                 let message = plain_error(&e, &state.data_dir, &id, &upload);
                 tracing::warn!(run = %id, "run failed: {message}");
                 let _ = state
                     .store
-                    .set_status(&id, "failed", "stopped", Some(&message));
+                    .set_status(&id, RunStatus::Failed, "stopped", Some(&message));
             }
             None => {}
         }
@@ -143,7 +146,7 @@ fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
             .map_or(65, |p| (2 + p) as u8);
         let _ = store_state
             .store
-            .progress(&run_id, "running", what, percent);
+            .progress(&run_id, RunStatus::Running, what, percent);
     });
     let dir = run_dir(&state.data_dir, id);
     let prompts_dir = dir.join("prompts");
@@ -156,8 +159,11 @@ fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
     .with_frequency(settings.rfm.frequency);
     let (run, doc) = crate::agent::run::run(settings, &prompts, None, None)?;
     crate::progress::checkpoint()?;
-    let _ = state
-        .store
-        .progress(id, "running", "drawing charts and writing the report", 80);
+    let _ = state.store.progress(
+        id,
+        RunStatus::Running,
+        "drawing charts and writing the report",
+        80,
+    );
     crate::report::write_run(&run, Some(&doc), settings, &dir.join("out"))
 }
