@@ -229,7 +229,7 @@ fn run(cli: Cli) -> Result<()> {
                 ShortFormat::Json => json,
                 ShortFormat::Table => rfm_agent::batch::run::table(&summary, &opts),
             })?;
-            if summary.stopped.as_deref() == Some("interrupted") {
+            if summary.stopped == Some(rfm_agent::batch::run::Stopped::Interrupted) {
                 // Finished items are in the file; a rerun resumes.
                 std::process::exit(130);
             }

@@ -26,6 +26,34 @@ pub struct Email {
     pub footer: String,
 }
 
+/// Who wrote a piece of copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopySource {
+    /// The deterministic rules (offline, or no LLM configured).
+    Rules,
+    /// The LLM, and it passed every check.
+    Llm,
+    /// The rules, because the LLM's answer failed its checks or the call failed.
+    Fallback,
+}
+
+impl CopySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopySource::Rules => "rules",
+            CopySource::Llm => "llm",
+            CopySource::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::fmt::Display for CopySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The campaign for one cluster.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Campaign {
@@ -35,8 +63,7 @@ pub struct Campaign {
     pub strategy: String,
     pub channels: Vec<String>,
     pub email: Email,
-    /// `rules`, `llm` or `fallback`.
-    pub source: &'static str,
+    pub source: CopySource,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
 }
@@ -103,7 +130,7 @@ pub fn rule_campaigns(
                 strategy: rendered.strategy,
                 channels: rendered.channels,
                 email: rendered.email,
-                source: "rules",
+                source: CopySource::Rules,
                 fallback_reason: None,
             })
         })

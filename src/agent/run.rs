@@ -79,7 +79,13 @@ fn summarise(client: &Client, campaigns: &[Campaign], settings: &Settings) -> Ru
         output_tokens: n.output_tokens,
         tokens: n.input_tokens + n.output_tokens,
         estimated_cost: (cost * 1e6).round() / 1e6,
-        from_llm: campaigns.iter().filter(|c| c.source == "llm").count(),
-        fallbacks: campaigns.iter().filter(|c| c.source == "fallback").count(),
+        from_llm: campaigns
+            .iter()
+            .filter(|c| c.source == super::CopySource::Llm)
+            .count(),
+        fallbacks: campaigns
+            .iter()
+            .filter(|c| c.source == super::CopySource::Fallback)
+            .count(),
     }
 }

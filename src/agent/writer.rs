@@ -173,7 +173,7 @@ pub async fn write(
                         body: a.email.body,
                         ..Email::default()
                     },
-                    source: "llm",
+                    source: super::CopySource::Llm,
                     fallback_reason: None,
                 });
             }
@@ -213,7 +213,7 @@ pub fn fallback(rule: &Campaign, reason: String) -> Campaign {
         rule.cluster
     );
     Campaign {
-        source: "fallback",
+        source: super::CopySource::Fallback,
         fallback_reason: Some(reason),
         ..rule.clone()
     }

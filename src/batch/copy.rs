@@ -2,6 +2,7 @@
 //! LLM with the agent's grounding checks plus the channel's rules, one regeneration naming
 //! the problems, then the offline copy as the fall-back.
 
+use crate::agent::CopySource;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -248,7 +249,7 @@ pub fn check(
 /// What the LLM path produced for one item.
 pub struct Written {
     pub copy: Copy,
-    pub source: &'static str,
+    pub source: CopySource,
     pub fallback_reason: Option<String>,
     pub violations: Vec<String>,
     pub tokens: u64,
@@ -273,7 +274,7 @@ pub async fn write(
                 .map_err(|e| LlmError::Malformed(e.to_string()))?;
             Ok(Written {
                 copy,
-                source: "fallback",
+                source: CopySource::Fallback,
                 fallback_reason: Some(reason),
                 violations,
                 tokens,
@@ -320,7 +321,7 @@ pub async fn write(
             Ok(copy) => {
                 return Ok(Written {
                     copy,
-                    source: "llm",
+                    source: CopySource::Llm,
                     fallback_reason: None,
                     violations,
                     tokens,

@@ -2,6 +2,7 @@
 //! the rest with bounded concurrency (rules offline, or the configured LLM), appends each
 //! finished item to the JSONL file, and stops cleanly on Ctrl-C or at the token budget.
 
+use crate::agent::CopySource;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,8 +46,7 @@ pub struct Record {
     pub tone: String,
     pub variant: u32,
     pub copy: Copy,
-    /// `rules`, `llm` or `fallback`.
-    pub source: String,
+    pub source: CopySource,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub fallback_reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -71,7 +71,37 @@ pub struct Summary {
     pub estimated_cost: f64,
     /// Why the run stopped before the end, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
+    pub stopped: Option<Stopped>,
+}
+
+/// Why a batch stopped before its end. Written as its message in the summary JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Stopped {
+    /// `--dry-run`: nothing was called or written.
+    DryRun,
+    /// Ctrl-C or SIGTERM; finished items are in the file and a rerun resumes.
+    Interrupted,
+    /// `--max-tokens-total` was reached.
+    TokenBudget(u64),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::DryRun => f.write_str("dry run: nothing was called or written"),
+            Stopped::Interrupted => f.write_str("interrupted"),
+            Stopped::TokenBudget(n) => {
+                write!(f, "token budget reached (--max-tokens-total {n})")
+            }
+        }
+    }
+}
+
+impl From<Stopped> for String {
+    fn from(s: Stopped) -> String {
+        s.to_string()
+    }
 }
 
 #[derive(Deserialize)]
@@ -213,7 +243,7 @@ pub fn run(
         summary.estimated_cost = tokens as f64
             * (settings.llm.input_cost_per_mtok + settings.llm.output_cost_per_mtok)
             / 2e6;
-        summary.stopped = Some("dry run: nothing was called or written".into());
+        summary.stopped = Some(Stopped::DryRun);
         return Ok(summary);
     }
     let mut writer = Writer::open(&opts.out)?;
@@ -222,11 +252,11 @@ pub fn run(
         None => {
             for item in &todo {
                 if stop.load(Ordering::Relaxed) {
-                    summary.stopped = Some("interrupted".into());
+                    summary.stopped = Some(Stopped::Interrupted);
                     break;
                 }
                 let copy = templates.rules_copy(item, cluster_of(item)?, offers)?;
-                writer.write(&record(item, copy, "rules", None, vec![], 0))?;
+                writer.write(&record(item, copy, CopySource::Rules, None, vec![], 0))?;
                 *summary.by_source.entry("rules".into()).or_default() += 1;
                 summary.written += 1;
                 bar.inc();
@@ -291,7 +321,7 @@ pub fn run(
                             if let Some(r) = &w.fallback_reason {
                                 summary.fallbacks.push((item.key.clone(), r.clone()));
                             }
-                            *summary.by_source.entry(w.source.into()).or_default() += 1;
+                            *summary.by_source.entry(w.source.to_string()).or_default() += 1;
                             writer.write(&record(
                                 item,
                                 w.copy,
@@ -311,12 +341,10 @@ pub fn run(
                     }
                 }
                 if stop.load(Ordering::Relaxed) {
-                    summary.stopped = Some("interrupted".into());
+                    summary.stopped = Some(Stopped::Interrupted);
                 } else if budget_hit.load(Ordering::Relaxed) {
-                    summary.stopped = Some(format!(
-                        "token budget reached (--max-tokens-total {})",
-                        opts.max_tokens_total.unwrap_or(0)
-                    ));
+                    let budget = opts.max_tokens_total.unwrap_or(0);
+                    summary.stopped = Some(Stopped::TokenBudget(budget));
                 }
                 Ok::<(), anyhow::Error>(())
             })?;
@@ -337,7 +365,7 @@ pub fn run(
 fn record(
     item: &Item,
     copy: Copy,
-    source: &str,
+    source: CopySource,
     reason: Option<String>,
     violations: Vec<String>,
     tokens: u64,
@@ -351,7 +379,7 @@ fn record(
         tone: item.tone.clone(),
         variant: item.variant,
         copy,
-        source: source.into(),
+        source,
         fallback_reason: reason,
         violations,
         tokens,
