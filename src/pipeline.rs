@@ -109,13 +109,12 @@ pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowR
         .n_init(c.n_init)
         .max_iter(c.max_iter)
         .tolerance(c.tolerance);
-    let valid = linfa::ParamGuard::check(params)
-        .map_err(|e| anyhow::anyhow!("invalid clustering settings: {e}"))?;
+    let valid = linfa::ParamGuard::check(params).context("invalid clustering settings")?;
     let (x, _) = cluster::features(table);
     let hi = c.k_max.min(table.len());
     let bar = crate::progress::Counter::new("k sweep", (c.k_min..=hi).count() as u64);
     let result = elbow::sweep(&x, &valid, c.k_min..=hi, |k| bar.step(&format!("k = {k}")))
-        .map_err(|e| anyhow::anyhow!("{path}: cannot cluster: {e}"))?;
+        .with_context(|| format!("{path}: cannot cluster"))?;
     bar.finish();
     Ok(result)
 }
@@ -154,8 +153,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         .n_init(s.cluster.n_init)
         .max_iter(s.cluster.max_iter)
         .tolerance(s.cluster.tolerance);
-    linfa::ParamGuard::check_ref(&params)
-        .map_err(|e| anyhow::anyhow!("invalid clustering settings: {e}"))?;
+    linfa::ParamGuard::check_ref(&params).context("invalid clustering settings")?;
 
     steps.start("reading and cleaning the input")?;
     let opts = ScanOptions {
@@ -207,7 +205,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     };
     steps.start("clustering")?;
     let segmentation = cluster::segment(&table, params)
-        .map_err(|e| anyhow::anyhow!("{}: cannot cluster: {e}", source.path))?;
+        .with_context(|| format!("{}: cannot cluster", source.path))?;
     tracing::info!(elapsed = ?started.elapsed(), inertia = segmentation.inertia, "clustered");
     // The report's elbow chart: the sweep is computed here, once; reports only render.
     let elbow = match &k_choice {

@@ -3,6 +3,7 @@
 //! the problems, then the offline copy as the fall-back.
 
 use crate::agent::CopySource;
+use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -77,7 +78,7 @@ impl Templates {
             None => (BUILT_IN.to_string(), "<built-in batch prompts>".to_string()),
         };
         let t: BatchTemplates = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{origin}: cannot read the batch templates: {e}"))?;
+            .with_context(|| format!("{origin}: cannot read the batch templates"))?;
         Ok(Templates {
             origin,
             t,
@@ -127,7 +128,7 @@ impl Templates {
 
     fn render(&self, template: &str, ctx: &Value) -> anyhow::Result<String> {
         crate::templates::render(template, ctx.clone())
-            .map_err(|e| anyhow::anyhow!("{}: a template does not render: {e}", self.origin))
+            .with_context(|| format!("{}: a template does not render", self.origin))
     }
 
     /// The offline copy for `item`.
