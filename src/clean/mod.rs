@@ -94,17 +94,23 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn add(&mut self, rule: Rule, rows: &[usize], revenue: f64) {
-        if rows.is_empty() {
+    /// Enters `rows` rows carrying `revenue` removed by `rule`; `first` holds the first
+    /// data-row indices (0-based) it hit. Nothing is entered for no rows.
+    pub fn add(&mut self, rule: Rule, rows: usize, revenue: f64, first: &[u64]) {
+        if rows == 0 {
             return;
         }
-        self.rows_kept -= rows.len();
+        self.rows_kept -= rows;
         self.revenue_kept -= revenue;
         self.removed.push(Removed {
             rule: rule.label(),
-            rows: rows.len(),
+            rows,
             revenue,
-            examples: rows.iter().take(EXAMPLES).map(|r| r + 1).collect(),
+            examples: first
+                .iter()
+                .take(EXAMPLES)
+                .map(|r| *r as usize + 1)
+                .collect(),
         });
     }
 }

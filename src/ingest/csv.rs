@@ -448,10 +448,7 @@ impl BlockPlan {
                 other => other?,
             };
         if rows == 0 {
-            return Ok(super::Chunk {
-                first_line,
-                ..super::Chunk::default()
-            });
+            return Ok(super::Chunk::default());
         }
         let cols = df.columns();
         let columns = self
@@ -466,7 +463,7 @@ impl BlockPlan {
                 (*role, cols[pos].as_materialized_series().clone())
             })
             .collect();
-        Ok(super::Chunk::from_columns(rows, first_line, columns))
+        Ok(super::Chunk::from_columns(rows, columns))
     }
 }
 

@@ -196,8 +196,6 @@ pub struct SourceInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Chunk {
     pub rows: usize,
-    /// 1-based line of the chunk's first row in a text file (for messages); 0 otherwise.
-    pub first_line: u64,
     pub customer: Series,
     pub invoice: Option<Series>,
     pub date: Series,
@@ -208,10 +206,9 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    fn from_columns(rows: usize, first_line: u64, columns: Vec<(Role, Series)>) -> Chunk {
+    fn from_columns(rows: usize, columns: Vec<(Role, Series)>) -> Chunk {
         let mut chunk = Chunk {
             rows,
-            first_line,
             ..Chunk::default()
         };
         for (role, series) in columns {
@@ -234,7 +231,6 @@ impl Chunk {
         let o = |c: &Option<Series>| c.as_ref().map(s);
         Chunk {
             rows: len,
-            first_line: 0,
             customer: s(&self.customer),
             invoice: o(&self.invoice),
             date: s(&self.date),
@@ -408,7 +404,7 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
             }
             let mut source = info(&mapped.resolved);
             source.sheet = mapped.sheet;
-            let table = Chunk::from_columns(mapped.rows, 0, mapped.columns);
+            let table = Chunk::from_columns(mapped.rows, mapped.columns);
             let rows = mapped.rows;
             let pieces = (0..rows).step_by(TABLE_CHUNK_ROWS).map(move |offset| {
                 let chunk = table.slice(offset, TABLE_CHUNK_ROWS.min(rows - offset));

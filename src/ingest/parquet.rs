@@ -147,7 +147,7 @@ pub(crate) fn open(
                         .map_err(|e| corrupt(path, "Parquet", e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(super::Chunk::from_columns(df.height(), 0, columns))
+            Ok(super::Chunk::from_columns(df.height(), columns))
         }) as super::Piece)
     });
     Ok(super::Stream {

@@ -7,7 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Frequency, RfmTable};
 use crate::clean::typed::{CustomerKey, LATE, Lines, NO_INVOICE, RETURN};
-use crate::clean::{EXAMPLES, Ledger, Removed, Returns, Rule};
+use crate::clean::{EXAMPLES, Ledger, Returns, Rule};
 use crate::ingest::{IngestError, InputLimits};
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -257,17 +257,7 @@ impl Accumulator {
             date_format,
         };
         let enter = |ledger: &mut Ledger, rule: Rule, t: &Tally| {
-            if t.rows == 0 {
-                return;
-            }
-            ledger.rows_kept -= t.rows;
-            ledger.revenue_kept -= t.revenue;
-            ledger.removed.push(Removed {
-                rule: rule.label(),
-                rows: t.rows,
-                revenue: t.revenue,
-                examples: t.examples.iter().map(|r| *r as usize + 1).collect(),
-            });
+            ledger.add(rule, t.rows, t.revenue, &t.examples)
         };
         for rule in &Rule::ALL[..Rule::AfterSnapshot as usize] {
             enter(&mut ledger, *rule, &self.tallies[*rule as usize]);
@@ -297,30 +287,18 @@ impl Accumulator {
             .iter()
             .map(|c| c.lines == 0 || c.monetary < 0.0 || (c.returned && c.monetary <= 0.0))
             .collect();
-        let mut tally = Tally::default();
-        let mut examples = Vec::new();
+        let (mut rows, mut revenue, mut examples) = (0usize, 0.0, Vec::new());
         for (i, c) in self.customers.iter().enumerate() {
             if dropped[i] && c.kept > 0 {
-                tally.rows += c.kept as usize;
-                tally.revenue += c.monetary;
+                rows += c.kept as usize;
+                revenue += c.monetary;
                 if let Some(first) = self.first_rows.get(i) {
                     examples.extend(first.iter().copied().filter(|r| *r != u64::MAX));
                 }
             }
         }
         examples.sort_unstable();
-        examples.truncate(EXAMPLES);
-        tally.examples = examples;
-        if tally.rows > 0 {
-            ledger.rows_kept -= tally.rows;
-            ledger.revenue_kept -= tally.revenue;
-            ledger.removed.push(Removed {
-                rule: Rule::NetValueNotPositive.label(),
-                rows: tally.rows,
-                revenue: tally.revenue,
-                examples: tally.examples.iter().map(|r| *r as usize + 1).collect(),
-            });
-        }
+        ledger.add(Rule::NetValueNotPositive, rows, revenue, &examples);
         dropped
     }
 
