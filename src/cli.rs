@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::clean::Returns;
+use crate::ingest::Encoding;
+use crate::options::{DateChoice, Delimiter, InputFormat, KChoice, KRange, RunOptions};
 use crate::rfm::Frequency;
-use crate::settings::{Backend, KChoice, OutputFormat, Settings};
+use crate::settings::{Backend, OutputFormat, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,18 +142,6 @@ pub enum ShortFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FrequencyArg {
-    Invoices,
-    Lines,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ReturnsArg {
-    Drop,
-    Net,
-}
-
 /// Where and how to read transactions.
 #[derive(Debug, Args, Default)]
 pub struct InputArgs {
@@ -160,13 +150,13 @@ pub struct InputArgs {
     pub input: Option<PathBuf>,
     /// File type when the extension does not tell: csv, xlsx or parquet.
     #[arg(long, value_name = "FORMAT")]
-    pub format_in: Option<String>,
+    pub format_in: Option<InputFormat>,
     /// CSV delimiter: auto, ",", ";", tab, "|" or whitespace.
     #[arg(long, value_name = "DELIM")]
-    pub delimiter: Option<String>,
+    pub delimiter: Option<Delimiter>,
     /// Text encoding: auto, utf-8, latin1 or windows-1252 (cp1252).
     #[arg(long, value_name = "ENC")]
-    pub encoding: Option<String>,
+    pub encoding: Option<Encoding>,
     /// XLSX sheet (default: the first).
     #[arg(long, value_name = "NAME")]
     pub sheet: Option<String>,
@@ -175,7 +165,7 @@ pub struct InputArgs {
     pub columns: Option<String>,
     /// Date format: auto, excel, epoch-s, epoch-ms, rfc3339 or a strftime pattern.
     #[arg(long, value_name = "FMT")]
-    pub date_format: Option<String>,
+    pub date_format: Option<DateChoice>,
 }
 
 /// How customers are measured and clustered.
@@ -183,13 +173,13 @@ pub struct InputArgs {
 pub struct ModelArgs {
     /// Cancellations: drop them, or net them against the customer's monetary value.
     #[arg(long, value_enum)]
-    pub returns: Option<ReturnsArg>,
+    pub returns: Option<Returns>,
     /// Also remove lines with a zero unit price (free items).
     #[arg(long)]
     pub drop_zero_price: bool,
     /// Frequency as distinct invoices (default) or transaction lines.
     #[arg(long, value_enum)]
-    pub frequency: Option<FrequencyArg>,
+    pub frequency: Option<Frequency>,
     /// Snapshot for Recency, e.g. 2011-12-10 (default: last date + 1 day).
     #[arg(long, value_name = "DATE")]
     pub snapshot: Option<String>,
@@ -197,8 +187,8 @@ pub struct ModelArgs {
     #[arg(short, long, value_name = "K|auto")]
     pub k: Option<KChoice>,
     /// The k range for `--k auto` and the elbow chart, e.g. 2..10 (both ends included).
-    #[arg(long, value_name = "MIN..MAX", value_parser = parse_k_range)]
-    pub k_range: Option<(usize, usize)>,
+    #[arg(long, value_name = "MIN..MAX")]
+    pub k_range: Option<KRange>,
     /// Random seed for k-means++.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -326,16 +316,15 @@ impl InputArgs {
         if let Some(p) = &self.input {
             i.path = p.display().to_string();
         }
-        let set = |slot: &mut String, v: &Option<String>| {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        };
-        set(&mut i.format, &self.format_in);
-        set(&mut i.delimiter, &self.delimiter);
-        set(&mut i.encoding, &self.encoding);
-        set(&mut i.sheet, &self.sheet);
-        set(&mut i.date_format, &self.date_format);
+        i.format = self.format_in.unwrap_or(i.format);
+        i.delimiter = self.delimiter.unwrap_or(i.delimiter);
+        i.encoding = self.encoding.unwrap_or(i.encoding);
+        if let Some(v) = &self.sheet {
+            i.sheet = v.clone();
+        }
+        if let Some(d) = &self.date_format {
+            i.date_format = d.clone();
+        }
         if let Some(spec) = &self.columns {
             i.columns.apply_overrides(spec)?;
         }
@@ -344,55 +333,27 @@ impl InputArgs {
 }
 
 impl ModelArgs {
-    pub fn apply(&self, s: &mut Settings) {
-        if let Some(r) = self.returns {
-            s.clean.returns = match r {
-                ReturnsArg::Drop => Returns::Drop,
-                ReturnsArg::Net => Returns::Net,
-            };
+    /// The flags as the options every front end shares.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            k: self.k,
+            k_range: self.k_range,
+            frequency: self.frequency,
+            returns: self.returns,
+            drop_zero_price: self.drop_zero_price,
+            snapshot: self.snapshot.clone(),
+            seed: self.seed,
+            n_init: self.n_init,
+            max_iter: self.max_iter,
+            ..RunOptions::default()
         }
-        if self.drop_zero_price {
-            s.clean.drop_zero_price = true;
-        }
-        if let Some(f) = self.frequency {
-            s.rfm.frequency = match f {
-                FrequencyArg::Invoices => Frequency::Invoices,
-                FrequencyArg::Lines => Frequency::Lines,
-            };
-        }
-        if let Some(v) = &self.snapshot {
-            s.rfm.snapshot = v.clone();
-        }
-        let c = &mut s.cluster;
-        c.k = self.k.unwrap_or(c.k);
-        if let Some((lo, hi)) = self.k_range {
-            (c.k_min, c.k_max) = (lo, hi);
-        }
-        c.seed = self.seed.unwrap_or(c.seed);
-        c.n_init = self.n_init.unwrap_or(c.n_init);
-        c.max_iter = self.max_iter.unwrap_or(c.max_iter);
     }
-}
-
-/// `2..10` or `2..=10` → (2, 10).
-fn parse_k_range(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("`{s}` is not a k range; write e.g. 2..10");
-    let (lo, hi) = s.split_once("..").ok_or_else(bad)?;
-    let hi = hi.strip_prefix('=').unwrap_or(hi);
-    let (lo, hi): (usize, usize) = (
-        lo.trim().parse().map_err(|_| bad())?,
-        hi.trim().parse().map_err(|_| bad())?,
-    );
-    if lo < 2 || hi < lo {
-        return Err(format!("k range {s}: need 2 <= MIN <= MAX"));
-    }
-    Ok((lo, hi))
 }
 
 impl RunArgs {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         self.input.apply(s)?;
-        self.model.apply(s);
+        self.model.options().apply(s)?;
         if let Some(dir) = &self.out {
             s.output.dir = dir.display().to_string();
         }

@@ -8,60 +8,31 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// What compare reads of a run folder's clusters.json.
-#[derive(Debug, Deserialize)]
-struct ClustersFile {
-    clusters: Vec<ClusterEntry>,
-    #[serde(default)]
-    params: serde_json::Value,
-}
+use crate::rfm::Frequency;
+use crate::run_folder::{ClustersFile, Document, RunFolder};
 
-#[derive(Debug, Deserialize)]
-struct ClusterEntry {
-    id: usize,
-    centroid: CentroidEntry,
-}
-
-#[derive(Debug, Deserialize)]
-struct CentroidEntry {
-    recency: f64,
-    frequency: f64,
-    monetary: f64,
-}
-
-/// One run folder: cluster centroids, names, and each customer's cluster.
-pub struct RunFolder {
+/// One side of a comparison: cluster centroids, names, and each customer's cluster.
+pub struct Side {
     pub path: String,
     pub centroids: Vec<[f64; 3]>,
     pub names: Vec<String>,
     pub customers: HashMap<String, usize>,
     /// How frequency was counted (centroids are only comparable with the same definition).
-    pub frequency: String,
+    pub frequency: Frequency,
 }
 
-impl RunFolder {
-    pub fn read(dir: &Path) -> Result<RunFolder> {
-        let path = dir.display().to_string();
-        let clusters_path = dir.join("clusters.json");
-        let bytes = std::fs::read(&clusters_path).with_context(|| {
-            format!(
-                "{}: cannot read; compare needs folders written with --out",
-                clusters_path.display()
-            )
-        })?;
-        let file: ClustersFile = serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "{}: not an rfm-agent clusters.json",
-                clusters_path.display()
-            )
-        })?;
-        let k = file.clusters.len();
+impl Side {
+    /// Reads a run folder's clusters.json (checked by [`RunFolder::open`]) and customers.csv.
+    pub fn read(dir: &Path) -> Result<Side> {
+        let folder = RunFolder::open(dir)?;
+        let doc = &folder.clusters;
+        let k = doc.clusters.len();
         let mut centroids = vec![[0.0; 3]; k];
-        for c in &file.clusters {
+        for c in &doc.clusters {
             if c.id >= k {
                 bail!(
                     "{}: cluster id {} out of range",
-                    clusters_path.display(),
+                    dir.join(ClustersFile::FILE).display(),
                     c.id
                 );
             }
@@ -71,57 +42,61 @@ impl RunFolder {
                 c.centroid.monetary,
             ];
         }
-        let customers_path = dir.join("customers.csv");
-        let mut reader = csv::Reader::from_path(&customers_path)
-            .with_context(|| format!("{}: cannot read", customers_path.display()))?;
-        let headers = reader.headers()?.clone();
-        let col = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .with_context(|| format!("{}: no `{name}` column", customers_path.display()))
-        };
-        let (id_col, cluster_col, segment_col) =
-            (col("customer_id")?, col("cluster")?, col("segment")?);
-        let mut names = vec![String::new(); k];
-        let mut customers = HashMap::new();
-        for (n, rec) in reader.records().enumerate() {
-            let rec =
-                rec.with_context(|| format!("{}: row {}", customers_path.display(), n + 2))?;
-            let cluster: usize = rec[cluster_col]
-                .parse()
-                .ok()
-                .filter(|c| *c < k)
-                .with_context(|| {
-                    format!(
-                        "{}: row {}: bad cluster `{}`",
-                        customers_path.display(),
-                        n + 2,
-                        &rec[cluster_col]
-                    )
-                })?;
-            if names[cluster].is_empty() {
-                names[cluster] = rec[segment_col].to_string();
-            }
-            customers.insert(rec[id_col].to_string(), cluster);
-        }
-        for (c, n) in names.iter_mut().enumerate() {
-            if n.is_empty() {
-                *n = format!("Cluster {c}");
-            }
-        }
-        Ok(RunFolder {
-            path,
+        let (names, customers) = read_customers(&dir.join("customers.csv"), k)?;
+        Ok(Side {
+            path: dir.display().to_string(),
             centroids,
             names,
             customers,
-            frequency: file.params["frequency"].as_str().unwrap_or("").to_string(),
+            frequency: doc.params.frequency,
         })
     }
 }
 
+/// Segment names by cluster and each customer's cluster, from customers.csv.
+fn read_customers(path: &Path, k: usize) -> Result<(Vec<String>, HashMap<String, usize>)> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{}: no `{name}` column", path.display()))
+    };
+    let (id_col, cluster_col, segment_col) =
+        (col("customer_id")?, col("cluster")?, col("segment")?);
+    let mut names = vec![String::new(); k];
+    let mut customers = HashMap::new();
+    for (n, rec) in reader.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), n + 2))?;
+        let cluster: usize = rec[cluster_col]
+            .parse()
+            .ok()
+            .filter(|c| *c < k)
+            .with_context(|| {
+                format!(
+                    "{}: row {}: bad cluster `{}`",
+                    path.display(),
+                    n + 2,
+                    &rec[cluster_col]
+                )
+            })?;
+        if names[cluster].is_empty() {
+            names[cluster] = rec[segment_col].to_string();
+        }
+        customers.insert(rec[id_col].to_string(), cluster);
+    }
+    for (c, n) in names.iter_mut().enumerate() {
+        if n.is_empty() {
+            *n = format!("Cluster {c}");
+        }
+    }
+    Ok((names, customers))
+}
+
 /// The comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Migration {
     pub before: String,
     pub after: String,
@@ -165,14 +140,14 @@ pub fn match_clusters(before: &[[f64; 3]], after: &[[f64; 3]]) -> Vec<Option<usi
     out
 }
 
-pub fn compare(before: &RunFolder, after: &RunFolder) -> Migration {
+pub fn compare(before: &Side, after: &Side) -> Migration {
     if before.frequency != after.frequency {
         tracing::warn!(
             "{} counts frequency as {} but {} as {}: centroids are matched across different scales",
             before.path,
-            before.frequency,
+            before.frequency.as_str(),
             after.path,
-            after.frequency
+            after.frequency.as_str()
         );
     }
     let matched = match_clusters(&before.centroids, &after.centroids);

@@ -50,6 +50,19 @@ impl DateFormat {
         }
     }
 
+    /// The word or pattern that selects this format (`--date-format`).
+    pub fn option_name(&self) -> String {
+        match self {
+            DateFormat::Pattern(p) => p.clone(),
+            DateFormat::Iso8601 => "iso8601".into(),
+            DateFormat::Rfc3339 => "rfc3339".into(),
+            DateFormat::ExcelSerial => "excel".into(),
+            DateFormat::EpochSeconds => "epoch-s".into(),
+            DateFormat::EpochMillis => "epoch-ms".into(),
+            DateFormat::Native => "native".into(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             DateFormat::Pattern(p) => p.clone(),

@@ -10,6 +10,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use rfm_agent::cli::{AgentFormat, Cli, Command, ShortFormat};
+use rfm_agent::run_folder::{Document, ElbowFile, MigrationFile};
 use rfm_agent::settings::Settings;
 use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, settings};
 
@@ -26,7 +27,10 @@ fn main() -> ExitCode {
     // for reuse, then returned (the service must not keep a large run's peak for ever).
     // SAFETY: sets a plain option before any thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 500) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +38,20 @@ fn main() -> ExitCode {
             eprintln!("error: {}", rfm_agent::bounded::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Clap's message. A bad value (a k out of range, an unknown encoding) is bad input and
+/// exits 1 like every other; a wrong command line exits 2, as clap does; help and version 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind::*;
+    let _ = e.print();
+    match e.kind() {
+        DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+            ExitCode::SUCCESS
+        }
+        InvalidValue | ValueValidation => ExitCode::FAILURE,
+        _ => ExitCode::from(2),
     }
 }
 
@@ -153,13 +171,13 @@ fn run(cli: Cli) -> Result<()> {
             args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
             let run = pipeline::run_segment(&settings)?;
             let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
-            let json = serde_json::to_string_pretty(&result)? + "\n";
+            let json = ElbowFile::new(result.clone()).to_json();
             if !settings.output.dir.is_empty() {
                 let chart = report::charts::elbow_chart(&result)?;
                 output::write_files(
                     Path::new(&settings.output.dir),
                     &[
-                        ("elbow.json", json.as_bytes()),
+                        (ElbowFile::FILE, json.as_bytes()),
                         ("elbow.png", &chart.png),
                         ("elbow.svg", chart.svg.as_bytes()),
                     ],
@@ -171,16 +189,16 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Compare(args) => {
-            let before = compare::RunFolder::read(&args.before)?;
-            let after = compare::RunFolder::read(&args.after)?;
+            let before = compare::Side::read(&args.before)?;
+            let after = compare::Side::read(&args.after)?;
             let m = compare::compare(&before, &after);
-            let json = serde_json::to_string_pretty(&m)? + "\n";
+            let json = MigrationFile::new(m.clone()).to_json();
             if let Some(dir) = &args.out {
                 let chart = report::charts::migration_chart(&m)?;
                 output::write_files(
                     dir,
                     &[
-                        ("migration.json", json.as_bytes()),
+                        (MigrationFile::FILE, json.as_bytes()),
                         ("migration.png", &chart.png),
                         ("migration.svg", chart.svg.as_bytes()),
                     ],
@@ -248,7 +266,7 @@ fn run(cli: Cli) -> Result<()> {
             if settings.input.path.is_empty() {
                 anyhow::bail!("convert needs --input FILE");
             }
-            let read = pipeline::read_options(&settings)?;
+            let read = pipeline::read_options(&settings);
             let rows = convert::convert(
                 std::path::Path::new(&settings.input.path),
                 &read,

@@ -5,37 +5,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 
-use crate::clean::{CleanOptions, Ledger, Returns};
+use crate::clean::{CleanOptions, Ledger};
 use crate::cluster::{self, KMeansParams, Segmentation, elbow};
-use crate::dates::{self, DateFormat};
-use crate::ingest::{ColumnMap, Encoding, FileFormat, Input, ReadOptions, SourceInfo};
+use crate::dates;
+use crate::ingest::{Input, ReadOptions, SourceInfo};
+use crate::options::InputFormat;
 use crate::progress::Steps;
-use crate::rfm::{Frequency, RfmTable};
+use crate::rfm::RfmTable;
+use crate::run_folder::{self, ClustersFile, RunParams, SnapshotSource};
 use crate::sample;
 use crate::scan::{self, Scan, ScanOptions};
 use crate::settings::{KChoice, Settings};
 
 /// Name shown for the built-in sample input.
 pub const SAMPLE_NAME: &str = "<built-in sample>";
-
-/// Every setting a run used, recorded in clusters.json.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunParams {
-    pub frequency: Frequency,
-    pub returns: Returns,
-    pub drop_zero_price: bool,
-    pub snapshot: String,
-    pub snapshot_source: &'static str,
-    pub k: usize,
-    pub seed: u64,
-    pub n_init: usize,
-    pub max_iter: usize,
-    pub tolerance: f64,
-    pub date_format: String,
-    pub columns: ColumnMap,
-}
 
 /// Everything the `segment` command produced.
 #[derive(Debug, Clone)]
@@ -56,36 +40,42 @@ pub struct SegmentRun {
     pub emails: Option<Vec<String>>,
 }
 
+impl SegmentRun {
+    /// The run as `clusters.json` records it.
+    pub fn manifest(&self) -> ClustersFile {
+        ClustersFile::new(run_folder::Clusters {
+            input: run_folder::InputRecord {
+                source: self.source.clone(),
+                rows: self.rows,
+            },
+            params: self.params.clone(),
+            ledger: self.ledger.clone(),
+            kmeans: run_folder::KMeansRecord {
+                inertia: self.segmentation.inertia,
+                n_iter: self.segmentation.n_iter,
+                features: run_folder::FEATURES.map(String::from).to_vec(),
+                scaling: self.segmentation.scaling.clone(),
+            },
+            clusters: self.segmentation.clusters.clone(),
+            k_choice: self.k_choice.clone(),
+        })
+    }
+}
+
 /// Turns the input settings into reader options.
-pub fn read_options(s: &Settings) -> Result<ReadOptions> {
+pub fn read_options(s: &Settings) -> ReadOptions {
     let i = &s.input;
-    let format = match i.format.as_str() {
-        "" | "auto" => None,
-        f => Some(FileFormat::parse(f).with_context(|| {
-            format!("unknown input format `{f}`; use auto, csv, xlsx or parquet")
-        })?),
-    };
-    let delimiter = match i.delimiter.to_ascii_lowercase().as_str() {
-        "" | "auto" => None,
-        "tab" | "\\t" | "\t" => Some(b'\t'),
-        "whitespace" | "space" | " " => Some(b' '),
-        d if d.len() == 1 => Some(d.as_bytes()[0]),
-        d => bail!("unknown delimiter `{d}`; use auto, \",\", \";\", tab, \"|\" or whitespace"),
-    };
-    let encoding = Encoding::parse(&i.encoding).with_context(|| {
-        format!(
-            "unknown encoding `{}`; use auto, utf-8, latin1 or windows-1252",
-            i.encoding
-        )
-    })?;
-    Ok(ReadOptions {
-        format,
-        delimiter,
-        encoding,
+    ReadOptions {
+        format: match i.format {
+            InputFormat::Auto => None,
+            InputFormat::Given(f) => Some(f),
+        },
+        delimiter: i.delimiter.byte(),
+        encoding: i.encoding,
         sheet: (!i.sheet.is_empty()).then(|| i.sheet.clone()),
         columns: i.columns.clone(),
         limits: s.limits,
-    })
+    }
 }
 
 /// The configured input, or the built-in sample when no path is set.
@@ -101,19 +91,26 @@ pub fn input(s: &Settings) -> Input {
 }
 
 /// Runs the whole segmentation.
-/// WCSS and silhouette for k in `cluster.k_min..=k_max` with the run's k-means settings.
-pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowResult> {
+/// The configured k-means with `k` clusters.
+fn kmeans_params(s: &Settings, k: usize) -> KMeansParams {
     let c = &s.cluster;
-    let params = KMeansParams::new(c.k_min.max(1))
+    KMeansParams::new(k)
         .seed(c.seed)
         .n_init(c.n_init)
         .max_iter(c.max_iter)
-        .tolerance(c.tolerance);
-    let valid = linfa::ParamGuard::check(params).context("invalid clustering settings")?;
+        .tolerance(c.tolerance)
+}
+
+/// WCSS and silhouette for k in `cluster.k_min..=k_max` with the run's k-means settings.
+pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowResult> {
+    let c = &s.cluster;
+    let range = c.k_range().map_err(anyhow::Error::msg)?;
+    let valid = linfa::ParamGuard::check(kmeans_params(s, range.min))
+        .context("invalid clustering settings")?;
     let (x, _) = cluster::features(table);
-    let hi = c.k_max.min(table.len());
-    let bar = crate::progress::Counter::new("k sweep", (c.k_min..=hi).count() as u64);
-    let result = elbow::sweep(&x, &valid, c.k_min..=hi, |k| bar.step(&format!("k = {k}")))
+    let ks = range.min..=range.max.min(table.len());
+    let bar = crate::progress::Counter::new("k sweep", ks.clone().count() as u64);
+    let result = elbow::sweep(&x, &valid, ks, |k| bar.step(&format!("k = {k}")))
         .with_context(|| format!("{path}: cannot cluster"))?;
     bar.finish();
     Ok(result)
@@ -125,10 +122,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let report = !s.output.dir.is_empty();
     let steps = Steps::new(2 + usize::from(auto_k || report));
     // Check cheap settings before reading a large file.
-    let forced_dates = match s.input.date_format.as_str() {
-        "" | "auto" => None,
-        f => Some(DateFormat::from_option(f)),
-    };
+    let forced_dates = s.input.date_format.given();
     let explicit_snapshot = match s.rfm.snapshot.trim() {
         "" => None,
         v => Some(dates::parse_snapshot(v).with_context(|| {
@@ -137,27 +131,14 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     };
     let fixed_k = match s.cluster.k {
         KChoice::Fixed(k) => k,
-        KChoice::Auto => {
-            if s.cluster.k_min < 2 || s.cluster.k_max < s.cluster.k_min {
-                bail!(
-                    "invalid k range {}..{}: need 2 <= k_min <= k_max",
-                    s.cluster.k_min,
-                    s.cluster.k_max
-                );
-            }
-            s.cluster.k_min
-        }
+        KChoice::Auto => s.cluster.k_range().map_err(anyhow::Error::msg)?.min,
     };
-    let params = KMeansParams::new(fixed_k)
-        .seed(s.cluster.seed)
-        .n_init(s.cluster.n_init)
-        .max_iter(s.cluster.max_iter)
-        .tolerance(s.cluster.tolerance);
+    let params = kmeans_params(s, fixed_k);
     linfa::ParamGuard::check_ref(&params).context("invalid clustering settings")?;
 
     steps.start("reading and cleaning the input")?;
     let opts = ScanOptions {
-        read: read_options(s)?,
+        read: read_options(s),
         clean: CleanOptions {
             returns: s.clean.returns,
             drop_zero_price: s.clean.drop_zero_price,
@@ -225,9 +206,9 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
             drop_zero_price: s.clean.drop_zero_price,
             snapshot: dates::format_millis(totals.snapshot),
             snapshot_source: if explicit_snapshot.is_some() {
-                "given"
+                SnapshotSource::Given
             } else {
-                "last date + 1 day"
+                SnapshotSource::LastDatePlusOne
             },
             k: segmentation.clusters.len(),
             seed: s.cluster.seed,

@@ -8,7 +8,9 @@ use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::clean::Returns;
-use crate::ingest::ColumnMap;
+use crate::ingest::{ColumnMap, Encoding};
+pub use crate::options::KChoice;
+use crate::options::{DateChoice, Delimiter, InputFormat, KRange};
 use crate::rfm::Frequency;
 
 /// The project's settings file, looked up relative to the working directory.
@@ -196,15 +198,15 @@ pub struct InputSettings {
     /// Transactions file; empty = the built-in sample.
     pub path: String,
     /// auto | csv | xlsx | parquet
-    pub format: String,
+    pub format: InputFormat,
     /// auto | , | ; | tab | "|" | whitespace
-    pub delimiter: String,
-    /// auto | utf-8 | latin1
-    pub encoding: String,
+    pub delimiter: Delimiter,
+    /// auto | utf-8 | latin1 | windows-1252
+    pub encoding: Encoding,
     /// XLSX sheet; empty = the first.
     pub sheet: String,
     /// auto | excel | epoch-s | epoch-ms | rfc3339 | a strftime pattern
-    pub date_format: String,
+    pub date_format: DateChoice,
     pub columns: ColumnMap,
 }
 
@@ -212,11 +214,11 @@ impl Default for InputSettings {
     fn default() -> Self {
         InputSettings {
             path: String::new(),
-            format: "auto".into(),
-            delimiter: "auto".into(),
-            encoding: "auto".into(),
+            format: InputFormat::Auto,
+            delimiter: Delimiter::Auto,
+            encoding: Encoding::Auto,
             sheet: String::new(),
-            date_format: "auto".into(),
+            date_format: DateChoice::Auto,
             columns: ColumnMap::default(),
         }
     }
@@ -237,50 +239,6 @@ pub struct RfmSettings {
     pub snapshot: String,
 }
 
-/// Number of clusters: a number, or `auto` (the elbow rule over `k_min..=k_max`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KChoice {
-    Fixed(usize),
-    Auto,
-}
-
-impl std::str::FromStr for KChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<KChoice, String> {
-        match s.trim() {
-            a if a.eq_ignore_ascii_case("auto") => Ok(KChoice::Auto),
-            n => n
-                .parse()
-                .map(KChoice::Fixed)
-                .map_err(|_| format!("k must be a number or `auto`, not `{n}`")),
-        }
-    }
-}
-
-impl Serialize for KChoice {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            KChoice::Fixed(k) => s.serialize_u64(*k as u64),
-            KChoice::Auto => s.serialize_str("auto"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for KChoice {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KChoice, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(KChoice::Fixed(n as usize)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
@@ -292,6 +250,13 @@ pub struct ClusterSettings {
     pub n_init: usize,
     pub max_iter: usize,
     pub tolerance: f64,
+}
+
+impl ClusterSettings {
+    /// The k range, checked against the k rule.
+    pub fn k_range(&self) -> Result<KRange, String> {
+        KRange::new(self.k_min, self.k_max)
+    }
 }
 
 impl Default for ClusterSettings {

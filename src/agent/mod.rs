@@ -8,7 +8,7 @@ pub mod run;
 mod segments;
 pub mod writer;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use prompts::{Prompts, PromptsError};
 pub use segments::{CATALOGUE, Scores, Segment, name_clusters};
@@ -17,7 +17,7 @@ use crate::pipeline::SegmentRun;
 
 /// A draft email. The sender and the unsubscribe footer come from the settings, added by
 /// code ([`add_sender_and_footer`]), never written by the LLM.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Email {
     pub from: String,
     pub subject: String,
@@ -27,7 +27,7 @@ pub struct Email {
 }
 
 /// Who wrote a piece of copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CopySource {
     /// The deterministic rules (offline, or no LLM configured).
@@ -55,7 +55,7 @@ impl std::fmt::Display for CopySource {
 }
 
 /// The campaign for one cluster.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Campaign {
     pub cluster: usize,
     pub name: String,
@@ -69,7 +69,7 @@ pub struct Campaign {
 }
 
 /// What a run of the agent did and cost.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct RunSummary {
     pub backend: String,
     pub model: Option<String>,
@@ -85,14 +85,6 @@ pub struct RunSummary {
     /// Campaigns by source.
     pub from_llm: usize,
     pub fallbacks: usize,
-}
-
-/// The `campaigns.json` document.
-#[derive(Debug, Clone, Serialize)]
-pub struct CampaignsDocument {
-    pub version: &'static str,
-    pub summary: RunSummary,
-    pub campaigns: Vec<Campaign>,
 }
 
 /// Names every cluster and renders its campaign from the templates; the emails must pass

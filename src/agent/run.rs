@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{Campaign, CampaignsDocument, Prompts, RunSummary};
+use super::{Campaign, Prompts, RunSummary};
 use crate::llm::Client;
 use crate::pipeline::{self, SegmentRun};
+use crate::run_folder::{Campaigns, CampaignsFile};
 use crate::settings::Settings;
 
 /// Runs the pipeline and the agent.
@@ -16,7 +17,7 @@ pub fn run(
     prompts: &Prompts,
     fixtures: Option<&Path>,
     record: Option<&Path>,
-) -> Result<(SegmentRun, CampaignsDocument)> {
+) -> Result<(SegmentRun, CampaignsFile)> {
     // Set up the backend first: a missing key should not wait for the pipeline.
     let client = Client::from_settings(&settings.llm, fixtures, record)?;
     let run = pipeline::run_segment(settings)?;
@@ -55,14 +56,7 @@ pub fn run(
         &settings.agent.sender,
         &settings.agent.footer,
     );
-    Ok((
-        run,
-        CampaignsDocument {
-            version: env!("CARGO_PKG_VERSION"),
-            summary,
-            campaigns,
-        },
-    ))
+    Ok((run, CampaignsFile::new(Campaigns { summary, campaigns })))
 }
 
 fn summarise(client: &Client, campaigns: &[Campaign], settings: &Settings) -> RunSummary {

@@ -16,6 +16,7 @@ use super::jsonl::{Writer, resume};
 use super::{Channel, Item, items};
 use crate::cluster::ClusterSummary;
 use crate::llm::Client;
+use crate::run_folder::RunFolder;
 use crate::settings::Settings;
 
 /// What the batch command was asked for.
@@ -104,52 +105,19 @@ impl From<Stopped> for String {
     }
 }
 
-#[derive(Deserialize)]
-struct ClustersFile {
-    clusters: Vec<ClusterSummary>,
-    params: ParamsEntry,
-}
-
-#[derive(Deserialize)]
-struct ParamsEntry {
-    frequency: crate::rfm::Frequency,
-}
-
-#[derive(Deserialize)]
-struct CampaignsFile {
-    campaigns: Vec<CampaignEntry>,
-}
-
-#[derive(Deserialize)]
-struct CampaignEntry {
-    cluster: usize,
-    name: String,
-}
-
 /// Segment names by cluster id.
 type Names = Vec<(usize, String)>;
 
-/// Reads one JSON file of an `agent --out` folder.
-fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T> {
-    let p = dir.join(name);
-    let bytes = std::fs::read(&p).with_context(|| {
-        format!(
-            "{}: cannot read; batch needs a folder written by `rfm-agent agent --out DIR`",
-            p.display()
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not an rfm-agent {name}", p.display()))
-}
-
+/// The clusters, their names and how frequency was counted, from an `agent --out` folder.
 fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names, crate::rfm::Frequency)> {
-    let clusters: ClustersFile = read_json(dir, "clusters.json")?;
-    let campaigns: CampaignsFile = read_json(dir, "campaigns.json")?;
-    let names = campaigns
+    let folder = RunFolder::open(dir)?;
+    let names = folder
+        .campaigns("batch")?
         .campaigns
-        .into_iter()
-        .map(|c| (c.cluster, c.name))
+        .iter()
+        .map(|c| (c.cluster, c.name.clone()))
         .collect();
+    let clusters = folder.clusters.body;
     Ok((clusters.clusters, names, clusters.params.frequency))
 }
 

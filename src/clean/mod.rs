@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::dates::{self, DateFormat};
 
-/// What to do with cancellations (invoices starting with `C`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// What to do with cancellations (invoices starting with `C`): drop them (the reference
+/// convention, the default), or net them as returns that reduce the customer's monetary
+/// value. (No doc comments on the variants: clap would turn them into a long `--help`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Returns {
-    /// Remove them (the reference convention).
     #[default]
     Drop,
-    /// Keep them as returns: they reduce the customer's monetary value.
     Net,
 }
 
@@ -68,9 +68,9 @@ impl Rule {
 }
 
 /// One ledger line.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Removed {
-    pub rule: &'static str,
+    pub rule: String,
     pub rows: usize,
     /// Quantity × price (or amount) carried by the removed rows, where it parsed.
     pub revenue: f64,
@@ -79,7 +79,7 @@ pub struct Removed {
 }
 
 /// The cleaning ledger: rows in = rows kept + every removed line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ledger {
     pub rows_in: usize,
     pub rows_kept: usize,
@@ -103,7 +103,7 @@ impl Ledger {
         self.rows_kept -= rows;
         self.revenue_kept -= revenue;
         self.removed.push(Removed {
-            rule: rule.label(),
+            rule: rule.label().to_string(),
             rows,
             revenue,
             examples: first

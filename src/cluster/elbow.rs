@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView1};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{KMeansError, KMeansValidParams};
 
@@ -23,7 +23,7 @@ pub const RULE: &str = "elbow: the k whose point lies farthest from the straight
 the first and last points of the WCSS curve (both axes scaled to 0..1); ties go to the smaller k";
 
 /// One k of the sweep.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ElbowPoint {
     pub k: usize,
     /// Within-cluster sum of squares in the scaled feature space.
@@ -33,11 +33,11 @@ pub struct ElbowPoint {
 }
 
 /// The sweep and the k it recommends.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ElbowResult {
     pub points: Vec<ElbowPoint>,
     pub recommended: usize,
-    pub rule: &'static str,
+    pub rule: String,
     pub silhouette_sample: usize,
     /// Customers each k was fitted on (all of them up to [`SWEEP_SAMPLE`]).
     pub fit_sample: usize,
@@ -90,7 +90,7 @@ pub fn sweep(
     Ok(ElbowResult {
         points,
         recommended,
-        rule: RULE,
+        rule: RULE.to_string(),
         silhouette_sample: picked.len(),
         fit_sample: fit.nrows(),
     })

@@ -7,7 +7,7 @@ mod summary;
 
 use linfa::prelude::*;
 use ndarray::Array2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use kmeans::{KMeansError, KMeansModel, KMeansParams, KMeansValidParams};
 pub use summary::{Centroid, ClusterSummary, Stat, summarize};
@@ -16,7 +16,7 @@ use crate::rfm::RfmTable;
 
 /// Feature scaling applied before k-means (per feature: log1p, then z-score with the
 /// population standard deviation).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scaling {
     pub mean: [f64; 3],
     pub std: [f64; 3],

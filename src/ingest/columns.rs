@@ -43,6 +43,19 @@ impl Role {
         }
     }
 
+    /// The role in words, for the dashboard's form.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Customer => "Customer id",
+            Role::Invoice => "Invoice / order number",
+            Role::Date => "Date",
+            Role::Quantity => "Quantity",
+            Role::Price => "Unit price",
+            Role::Amount => "Amount (instead of quantity × price)",
+            Role::Email => "Email (optional)",
+        }
+    }
+
     fn from_key(key: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.key() == key)
     }

@@ -11,7 +11,7 @@ mod xlsx;
 use std::path::Path;
 
 use polars::prelude::Series;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use columns::{ColumnMap, Resolved, Role, normalize_header, resolve as resolve_columns};
@@ -114,7 +114,7 @@ impl IngestError {
 }
 
 /// The supported input formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     Csv,
@@ -175,7 +175,7 @@ pub struct ReadOptions {
 }
 
 /// What was read, for the run manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceInfo {
     pub path: String,
     pub format: FileFormat,

@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use super::IngestError;
 
 /// Character encoding of a text input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Encoding {
     #[default]
     Auto,
@@ -18,17 +19,33 @@ pub enum Encoding {
     Windows1252,
 }
 
-impl Encoding {
-    pub fn parse(s: &str) -> Option<Encoding> {
+impl std::str::FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Encoding, String> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-            "auto" | "" => Some(Encoding::Auto),
-            "utf8" => Some(Encoding::Utf8),
-            "latin1" | "iso88591" => Some(Encoding::Latin1),
-            "cp1252" | "windows1252" => Some(Encoding::Windows1252),
-            _ => None,
+            "auto" | "" => Ok(Encoding::Auto),
+            "utf8" => Ok(Encoding::Utf8),
+            "latin1" | "iso88591" => Ok(Encoding::Latin1),
+            "cp1252" | "windows1252" => Ok(Encoding::Windows1252),
+            _ => Err(format!(
+                "unknown encoding `{s}`; use auto, utf-8, latin1 or windows-1252"
+            )),
         }
     }
+}
 
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Auto => "auto",
+            Encoding::Utf8 => "utf-8",
+            Encoding::Latin1 => "latin1",
+            Encoding::Windows1252 => "windows-1252",
+        })
+    }
+}
+
+impl Encoding {
     /// One byte per character: nothing to validate, every byte is a character.
     pub fn is_single_byte(self) -> bool {
         matches!(self, Encoding::Latin1 | Encoding::Windows1252)
@@ -452,7 +469,7 @@ mod tests {
         let (text, enc) = decode_text(
             raw,
             "f",
-            Encoding::parse("cp1252").unwrap(),
+            "cp1252".parse::<Encoding>().unwrap(),
             &Default::default(),
         )
         .unwrap();

@@ -3,7 +3,6 @@
 
 mod atomic;
 pub mod csv_cell;
-mod document;
 pub mod table;
 
 use std::path::Path;
@@ -12,16 +11,16 @@ use anyhow::{Context, Result};
 
 pub use atomic::{AtomicDir, Writer, keep_files_private, write_file, write_files};
 pub use csv_cell::CsvWriter;
-pub use document::{ClustersDocument, SCHEMA_VERSION};
 
 use crate::pipeline::SegmentRun;
+use crate::run_folder::{ClustersFile, Document};
 use crate::settings::OutputFormat;
 
 /// The text printed on stdout.
 pub fn render(run: &SegmentRun, format: OutputFormat) -> Result<String> {
     Ok(match format {
         OutputFormat::Table => table::render(run),
-        OutputFormat::Json => serde_json::to_string_pretty(&ClustersDocument::new(run))? + "\n",
+        OutputFormat::Json => run.manifest().to_json(),
         OutputFormat::Csv => table::clusters_csv(run)?,
     })
 }
@@ -36,10 +35,10 @@ pub fn write_dir(
     files: &[(String, Vec<u8>)],
     streamed: &[(String, Box<Writer<'_>>)],
 ) -> Result<()> {
-    let doc = serde_json::to_vec_pretty(&ClustersDocument::new(run))?;
+    let doc = run.manifest().to_json();
     let written = || -> Result<()> {
         let mut out = AtomicDir::new(dir)?;
-        out.stage("clusters.json", &doc)?;
+        out.stage(ClustersFile::FILE, doc.as_bytes())?;
         for (name, bytes) in files {
             out.stage(name, bytes)?;
         }

@@ -52,7 +52,7 @@ pub fn render(run: &SegmentRun) -> String {
         s,
         "Snapshot  {} ({}); frequency = {}; dates {}",
         p.snapshot,
-        p.snapshot_source,
+        p.snapshot_source.as_str(),
         match p.frequency {
             Frequency::Invoices => "distinct invoices",
             Frequency::Lines => "transaction lines",

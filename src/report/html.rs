@@ -53,7 +53,7 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
         .removed
         .iter()
         .map(|r| {
-            context! { rule => r.rule, rows => r.rows, revenue_fmt => money(r.revenue), examples => &r.examples }
+            context! { rule => &r.rule, rows => r.rows, revenue_fmt => money(r.revenue), examples => &r.examples }
         })
         .collect();
     let params = serde_json::to_value(&input.run.params)?;

@@ -12,14 +12,15 @@ use serde::Serialize;
 
 pub use exports::{exports, slug};
 
-use crate::agent::{Campaign, CampaignsDocument};
+use crate::agent::Campaign;
 use crate::cluster::elbow::ElbowResult;
 use crate::pipeline::SegmentRun;
+use crate::run_folder::{CampaignsFile, Document};
 
 /// Everything a report shows.
 pub struct ReportInput<'a> {
     pub run: &'a SegmentRun,
-    pub campaigns: Option<&'a CampaignsDocument>,
+    pub campaigns: Option<&'a CampaignsFile>,
     pub elbow: Option<&'a ElbowResult>,
     pub currency: &'a str,
 }
@@ -92,7 +93,7 @@ pub fn kpis(input: &ReportInput) -> Vec<Kpis> {
 /// the agent ran), the charts, report.html, report.md and segments/*.csv, all or nothing.
 pub fn write_run(
     run: &SegmentRun,
-    campaigns: Option<&CampaignsDocument>,
+    campaigns: Option<&CampaignsFile>,
     settings: &crate::settings::Settings,
     dir: &std::path::Path,
 ) -> Result<()> {
@@ -105,10 +106,7 @@ pub fn write_run(
     let names = input.names();
     let mut out = Vec::new();
     if let Some(doc) = campaigns {
-        out.push((
-            "campaigns.json".into(),
-            (serde_json::to_string_pretty(doc)? + "\n").into_bytes(),
-        ));
+        out.push((CampaignsFile::FILE.into(), doc.to_json().into_bytes()));
     }
     out.extend(files(&input)?);
     crate::output::write_dir(run, dir, &out, &exports(run, &names))

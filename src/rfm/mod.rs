@@ -5,15 +5,24 @@ pub mod accumulate;
 
 use serde::{Deserialize, Serialize};
 
-/// How Frequency is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// How Frequency is counted: distinct invoices (the usual RFM definition, the default) or
+/// transaction lines (the seed-compatible definition). The variants carry no doc comments,
+/// which clap would turn into a long `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Frequency {
-    /// Distinct invoices (the usual RFM definition).
     #[default]
     Invoices,
-    /// Transaction lines (the seed-compatible definition).
     Lines,
+}
+
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Invoices => "invoices",
+            Frequency::Lines => "lines",
+        }
+    }
 }
 
 /// One row per customer, sorted by customer id (numerically where ids are numbers).

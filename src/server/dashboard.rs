@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiError, Shared, options};
+use crate::ingest::Role;
 use crate::llm::client::backend_ready;
-use crate::settings::Backend;
+use crate::options::{K_MAX, K_MIN, choices};
+use crate::rfm::Frequency;
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -54,20 +56,11 @@ pub async fn openapi() -> Response {
 /// `GET /v1/config`: defaults, limits and which LLM backends are set up (yes or no only).
 pub async fn config(State(s): State<Shared>) -> Json<Value> {
     let st = &s.settings;
-    let backends: Vec<Value> = [
-        ("rules", Backend::Off, "Rule-based agent (offline)"),
-        ("gemini", Backend::Gemini, "Google Gemini"),
-        ("openai", Backend::Openai, "OpenAI-compatible endpoint"),
-    ]
-    .into_iter()
-    .map(|(name, b, label)| json!({"name": name, "label": label, "ready": backend_ready(&st.llm, b)}))
-    .collect();
-    let default_llm = match st.llm.backend {
-        Backend::Off | Backend::Replay => "rules",
-        Backend::Auto => "auto",
-        Backend::Gemini => "gemini",
-        Backend::Openai => "openai",
-    };
+    let backends: Vec<Value> = options::BACKENDS
+        .into_iter()
+        .map(|(name, b, label)| json!({"name": name, "label": label, "ready": backend_ready(&st.llm, b)}))
+        .collect();
+    let default_llm = options::api_name(st.llm.backend);
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "defaults": {
@@ -78,6 +71,12 @@ pub async fn config(State(s): State<Shared>) -> Json<Value> {
             "currency": st.output.currency,
         },
         "columns": st.input.columns,
+        // What the form offers, so that the dashboard hard-codes none of it.
+        "choices": {
+            "k": {"min": K_MIN, "max": K_MAX, "auto_label": "Automatic (best fit)"},
+            "frequency": choices::<Frequency>(),
+            "columns": Role::ALL.iter().map(|r| json!({"role": r.key(), "label": r.label()})).collect::<Vec<_>>(),
+        },
         "llm_backends": backends,
         "options": options::NAMES,
         "limits": {

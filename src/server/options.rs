@@ -3,8 +3,11 @@
 
 use serde_json::{Map, Value};
 
+use clap::ValueEnum;
+
+use crate::options::RunOptions;
 use crate::rfm::Frequency;
-use crate::settings::{Backend, KChoice, Settings};
+use crate::settings::{Backend, Settings};
 
 /// The options a run accepts, with what each takes (also in the OpenAPI document).
 pub const NAMES: [&str; 6] = ["k", "frequency", "snapshot", "columns", "llm", "sample"];
@@ -15,102 +18,116 @@ pub const MAX_VALUE: usize = 4096;
 
 /// Checks every option and applies it to `settings`. Messages name the option and the fix.
 pub fn apply(settings: &mut Settings, options: &Map<String, Value>) -> Result<(), String> {
+    let mut run = RunOptions::default();
     for (name, value) in options {
-        if name.len() > MAX_NAME {
+        let text = text_of(name, value)?;
+        // An empty field of the form means "not given".
+        if !(text.is_empty() && NAMES.contains(&name.as_str())) {
+            take(&mut run, name, text)?;
+        }
+    }
+    run.apply(settings)
+        .map_err(|e| e.replace("`--columns`", "`columns`"))?;
+    if let Some(b) = run.llm
+        && !crate::llm::client::backend_ready(&settings.llm, b)
+    {
+        return Err(format!(
+            "llm `{}` is not set up on this service: its API key (or base URL) goes in the \
+             server's environment or config; choose `rules` meanwhile",
+            api_name(b)
+        ));
+    }
+    Ok(())
+}
+
+/// An option's value as trimmed text, within the size limits.
+fn text_of(name: &str, value: &Value) -> Result<String, String> {
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "an option name of {} bytes is too long; the options are {}",
+            name.len(),
+            NAMES.join(", ")
+        ));
+    }
+    if value.as_str().is_some_and(|v| v.len() > MAX_VALUE) {
+        return Err(format!(
+            "the option `{name}` is longer than {MAX_VALUE} bytes; send a shorter value"
+        ));
+    }
+    match value {
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(format!("option `{name}` must be a string or a number")),
+    }
+}
+
+/// Parses one option into `run` with the same parsers as the command line.
+fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
+    match name {
+        "k" => run.k = Some(text.parse()?),
+        "frequency" => {
+            run.frequency = Some(Frequency::from_str(&text, true).map_err(|_| {
+                format!(
+                    "frequency `{text}`: use `invoices` (distinct orders) or `lines` (order lines)"
+                )
+            })?)
+        }
+        "snapshot" => {
+            crate::dates::parse_snapshot(&text)
+                .ok_or_else(|| format!("snapshot `{text}` is not a date; use e.g. 2011-12-10"))?;
+            run.snapshot = Some(text);
+        }
+        "columns" => run.columns = Some(text),
+        "llm" => run.llm = Some(backend(&text)?),
+        "sample" => {
+            if !matches!(text.as_str(), "true" | "false" | "1" | "0") {
+                return Err(format!("sample `{text}`: use true or false"));
+            }
+        }
+        n if n.contains("key") || n.contains("token") || n == "base_url" => {
             return Err(format!(
-                "an option name of {} bytes is too long; the options are {}",
-                name.len(),
+                "`{n}` cannot be set through the API: keys and endpoints are the server's \
+                 settings (environment or config)"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown option `{other}`; the options are {}",
                 NAMES.join(", ")
             ));
         }
-        if value.as_str().is_some_and(|v| v.len() > MAX_VALUE) {
-            return Err(format!(
-                "the option `{name}` is longer than {MAX_VALUE} bytes; send a shorter value"
-            ));
-        }
-        let text = match value {
-            Value::String(s) => s.trim().to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => return Err(format!("option `{name}` must be a string or a number")),
-        };
-        match name.as_str() {
-            "k" if text.is_empty() => {}
-            "k" => {
-                let k: KChoice = text.parse()?;
-                if let KChoice::Fixed(n) = k
-                    && !(2..=20).contains(&n)
-                {
-                    return Err(format!("k = {n}: choose between 2 and 20, or `auto`"));
-                }
-                settings.cluster.k = k;
-            }
-            "frequency" => {
-                settings.rfm.frequency = match text.as_str() {
-                    "" => settings.rfm.frequency,
-                    "invoices" => Frequency::Invoices,
-                    "lines" => Frequency::Lines,
-                    other => {
-                        return Err(format!(
-                            "frequency `{other}`: use `invoices` (distinct orders) or `lines` \
-                             (order lines)"
-                        ));
-                    }
-                }
-            }
-            "snapshot" => {
-                if !text.is_empty() {
-                    crate::dates::parse_snapshot(&text).ok_or_else(|| {
-                        format!("snapshot `{text}` is not a date; use e.g. 2011-12-10")
-                    })?;
-                }
-                settings.rfm.snapshot = text;
-            }
-            "columns" => settings
-                .input
-                .columns
-                .apply_overrides(&text)
-                .map_err(|e| e.replace("`--columns`", "`columns`"))?,
-            "llm" => {
-                settings.llm.backend = match text.as_str() {
-                    "" => settings.llm.backend,
-                    "rules" | "off" => Backend::Off,
-                    "auto" => Backend::Auto,
-                    "gemini" => Backend::Gemini,
-                    "openai" => Backend::Openai,
-                    other => {
-                        return Err(format!(
-                            "llm `{other}`: use `rules`, `auto`, `gemini` or `openai`"
-                        ));
-                    }
-                };
-                if !crate::llm::client::backend_ready(&settings.llm, settings.llm.backend) {
-                    return Err(format!(
-                        "llm `{text}` is not set up on this service: its API key (or base URL) \
-                         goes in the server's environment or config; choose `rules` meanwhile"
-                    ));
-                }
-            }
-            "sample" => {
-                if !matches!(text.as_str(), "" | "true" | "false" | "1" | "0") {
-                    return Err(format!("sample `{text}`: use true or false"));
-                }
-            }
-            n if n.contains("key") || n.contains("token") || n == "base_url" => {
-                return Err(format!(
-                    "`{n}` cannot be set through the API: keys and endpoints are the server's \
-                     settings (environment or config)"
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "unknown option `{other}`; the options are {}",
-                    NAMES.join(", ")
-                ));
-            }
-        }
     }
     Ok(())
+}
+
+/// The backends a run may ask for, by the names the dashboard shows.
+pub const BACKENDS: [(&str, Backend, &str); 3] = [
+    ("rules", Backend::Off, "Rule-based agent (offline)"),
+    ("gemini", Backend::Gemini, "Google Gemini"),
+    ("openai", Backend::Openai, "OpenAI-compatible endpoint"),
+];
+
+fn backend(text: &str) -> Result<Backend, String> {
+    match text {
+        "off" => Ok(Backend::Off),
+        "auto" => Ok(Backend::Auto),
+        t => BACKENDS
+            .iter()
+            .find(|(name, ..)| *name == t)
+            .map(|(_, b, _)| *b)
+            .ok_or_else(|| format!("llm `{t}`: use `rules`, `auto`, `gemini` or `openai`")),
+    }
+}
+
+/// The API's name of a backend (`rules` for the rule-based agent).
+pub fn api_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Off | Backend::Replay => "rules",
+        Backend::Auto => "auto",
+        Backend::Gemini => "gemini",
+        Backend::Openai => "openai",
+    }
 }
 
 /// Whether the options ask for the built-in sample.
@@ -138,12 +155,13 @@ mod tests {
             &opts(json!({"k": "auto", "frequency": "lines", "columns": "customer=Client", "llm": "rules"})),
         )
         .unwrap();
-        assert_eq!(s.cluster.k, KChoice::Auto);
+        assert_eq!(s.cluster.k, crate::options::KChoice::Auto);
         assert_eq!(s.rfm.frequency, Frequency::Lines);
         assert_eq!(s.llm.backend, Backend::Off);
 
         let err = |v| apply(&mut Settings::default(), &opts(v)).unwrap_err();
-        assert!(err(json!({"k": "1"})).contains("between 2 and 20"));
+        assert!(err(json!({"k": "0"})).contains("between 1 and 20"));
+        assert!(err(json!({"k": "21"})).contains("between 1 and 20"));
         assert!(err(json!({"k": "many"})).contains("auto"));
         assert!(err(json!({"frequency": "weekly"})).contains("invoices"));
         assert!(err(json!({"snapshot": "soon"})).contains("not a date"));

@@ -1,6 +1,7 @@
 //! The runs API: upload and start, status with results, list, files, campaigns rerun,
 //! delete, and the migration between two runs.
 
+use crate::run_folder::RunFolder;
 use crate::server::store::RunStatus;
 use std::path::Path as FsPath;
 
@@ -226,8 +227,13 @@ fn stored_upload(dir: &FsPath) -> Option<String> {
         })
 }
 
-fn read_json(path: &FsPath) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+/// A finished run's folder, read and checked off the async threads. A folder this build
+/// cannot read (another schema) is reported in the log and shown without its results.
+async fn read_folder(out: std::path::PathBuf) -> Result<Option<RunFolder>, ApiError> {
+    let read = tokio::task::spawn_blocking(move || RunFolder::open(&out))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(read.inspect_err(|e| tracing::warn!("{e}")).ok())
 }
 
 /// Every output file of a run with its URL: top level and `segments/`.
@@ -268,8 +274,12 @@ pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json
         .get(&id)?
         .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
     let out = run_dir(&s.data_dir, &id).join("out");
-    let clusters = read_json(&out.join("clusters.json"));
-    let campaigns = read_json(&out.join("campaigns.json"));
+    let folder = match run.status {
+        RunStatus::Done => read_folder(out.clone()).await?,
+        _ => None,
+    };
+    let clusters = folder.as_ref().map(|f| &f.clusters);
+    let campaigns = folder.as_ref().and_then(|f| f.campaigns.as_ref());
     let charts: Vec<Value> = ["customer_segments", "cluster_boxplots", "segment_value", "elbow"]
         .iter()
         .filter(|c| out.join(format!("{c}.png")).exists())
@@ -279,7 +289,7 @@ pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json
         .collect();
     Ok(Json(json!({
         "run": run,
-        "ledger": clusters.as_ref().and_then(|c| c.get("ledger")).cloned(),
+        "ledger": clusters.map(|c| &c.ledger),
         "clusters": clusters,
         "campaigns": campaigns,
         "charts": charts,
@@ -494,7 +504,7 @@ pub async fn compare(
             )));
         }
         let out = run_dir(&s.data_dir, id).join("out");
-        let folder = tokio::task::spawn_blocking(move || crate::compare::RunFolder::read(&out))
+        let folder = tokio::task::spawn_blocking(move || crate::compare::Side::read(&out))
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::internal(format!("{e:#}")))?;
@@ -507,7 +517,8 @@ pub async fn compare(
     if folders[0].frequency != folders[1].frequency {
         v["warning"] = Value::String(format!(
             "the runs count frequency differently ({} and {}); centroids are matched anyway",
-            folders[0].frequency, folders[1].frequency
+            folders[0].frequency.as_str(),
+            folders[1].frequency.as_str()
         ));
     }
     Ok(Json(v))

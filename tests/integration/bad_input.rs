@@ -117,7 +117,17 @@ fn unparseable_snapshot_and_k_out_of_range() {
     let e = segment_fails(&csv, &["--snapshot", "next tuesday"]);
     assert!(e.contains("--snapshot `next tuesday` is not a date"), "{e}");
     let e = segment_fails(&csv, &["--k", "0"]);
-    assert!(e.contains("k must be at least 1"), "{e}");
+    assert!(
+        e.contains("k = 0: choose between 1 and 20, or `auto`"),
+        "{e}"
+    );
+    let e = segment_fails(&csv, &["--k", "21"]);
+    assert!(e.contains("k = 21: choose between 1 and 20"), "{e}");
+    let e = segment_fails(&csv, &["--k", "auto", "--k-range", "2..40"]);
+    assert!(
+        e.contains("k range 2..40: need 2 <= MIN <= MAX <= 20"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = write(
         dir.path(),

@@ -251,8 +251,8 @@ async fn bad_requests_say_what_to_do_and_failed_runs_say_why() {
             "either a file or sample",
         ),
         (
-            vec![("sample", None, b"true"), ("k", None, b"1")],
-            "between 2 and 20",
+            vec![("sample", None, b"true"), ("k", None, b"21")],
+            "between 1 and 20",
         ),
         (
             vec![("sample", None, b"true"), ("frequency", None, b"daily")],
@@ -363,6 +363,41 @@ async fn column_mapping_and_options_reach_the_run() {
         run["run"]["options"]["columns"],
         "customer=Client,date=Ordered At"
     );
+}
+
+/// The dashboard's form is built from `/v1/config`: the k range it offers is the one the
+/// API accepts, and the page's script hard-codes none of the choices.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_offers_what_the_api_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let config = call(&s, get("/v1/config")).await.json();
+    let k = &config["choices"]["k"];
+    let (min, max) = (k["min"].as_u64().unwrap(), k["max"].as_u64().unwrap());
+    let mut ok = Settings::default();
+    for n in [min, max] {
+        let options = json!({ "k": n.to_string() });
+        rfm_agent::server::options::apply(&mut ok, options.as_object().unwrap()).unwrap();
+    }
+    for n in [min - 1, max + 1] {
+        let options = json!({ "k": n.to_string() });
+        let err = rfm_agent::server::options::apply(&mut ok, options.as_object().unwrap());
+        assert!(err.unwrap_err().contains("choose between"), "k = {n}");
+    }
+    let frequencies: Vec<&str> = config["choices"]["frequency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(frequencies, ["invoices", "lines"]);
+    let roles = config["choices"]["columns"].as_array().unwrap();
+    assert_eq!(roles.len(), 7);
+    assert_eq!(roles[0]["role"], "customer");
+    let script = call(&s, get("/assets/app.js")).await;
+    let text = String::from_utf8_lossy(&script.body).into_owned();
+    assert!(text.contains("c.choices.k.max") && !text.contains("i <= 10"));
+    assert!(!text.contains("Order lines") && !text.contains("Unit price"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -76,9 +76,10 @@ async function init() {
   $("file-hint").textContent +=
     ` Up to ${number.format(c.limits.max_upload_mb)} MB.`;
   const k = $("k");
-  k.append(el("option", { value: "auto" }, "Automatic (best fit)"));
-  for (let i = 2; i <= 10; i++) k.append(el("option", { value: i }, String(i)));
+  k.append(el("option", { value: "auto" }, c.choices.k.auto_label));
+  for (let i = c.choices.k.min; i <= c.choices.k.max; i++) k.append(el("option", { value: i }, String(i)));
   k.value = String(c.defaults.k);
+  for (const f of c.choices.frequency) $("frequency").append(el("option", { value: f.value }, f.label));
   $("frequency").value = c.defaults.frequency;
   for (const select of [$("llm"), $("rewrite-llm")]) {
     for (const b of c.llm_backends) {
@@ -90,10 +91,7 @@ async function init() {
   $("llm").value = c.defaults.llm === "auto" ? (ready.length ? ready[0].name : "rules") : c.defaults.llm;
   if ($("llm").selectedOptions.length && $("llm").selectedOptions[0].disabled) $("llm").value = "rules";
   const cols = $("columns");
-  const labels = { customer: "Customer id", invoice: "Invoice / order number", date: "Date",
-    quantity: "Quantity", price: "Unit price", amount: "Amount (instead of quantity × price)",
-    email: "Email (optional)" };
-  for (const [role, label] of Object.entries(labels)) {
+  for (const { role, label } of c.choices.columns) {
     const id = `col-${role}`;
     cols.append(el("div", { class: "field" },
       el("label", { for: id }, label),
