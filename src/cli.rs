@@ -326,7 +326,9 @@ impl InputArgs {
             i.date_format = d.clone();
         }
         if let Some(spec) = &self.columns {
-            i.columns.apply_overrides(spec)?;
+            i.columns
+                .apply_overrides(spec)
+                .map_err(|e| format!("--columns: {e}"))?;
         }
         Ok(())
     }

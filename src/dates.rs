@@ -199,14 +199,19 @@ pub struct ParsedDates {
 /// Errors from date detection.
 #[derive(Debug, thiserror::Error)]
 pub enum DateError {
-    #[error(
-        "column `{column}`: cannot recognise the date format (examples: {examples}); pass --date-format, e.g. '%d/%m/%Y %H:%M', 'excel' or 'epoch-s'"
-    )]
+    #[error("column `{column}`: cannot recognise the date format (examples: {examples})")]
     Unrecognised { column: String, examples: String },
-    #[error(
-        "column `{column}` has type {dtype}, which is not a date; map the date column with --columns date=…"
-    )]
+    #[error("column `{column}` has type {dtype}, which is not a date")]
     Type { column: String, dtype: String },
+}
+
+impl crate::remedy::Remedied for DateError {
+    fn remedy(&self) -> Option<crate::remedy::Remedy> {
+        Some(match self {
+            DateError::Unrecognised { .. } => crate::remedy::Remedy::GiveDateFormat,
+            DateError::Type { .. } => crate::remedy::Remedy::MapDateColumn,
+        })
+    }
 }
 
 /// Converts a date column to milliseconds, detecting the format unless `forced`.
@@ -524,7 +529,9 @@ mod tests {
         let p = parse_column(&text(&["2011-12-09", "2011-12-10", "soon"]), "d", None).unwrap();
         assert_eq!(p.millis[2], None);
         let err = parse_column(&text(&["soon", "later"]), "when", None).unwrap_err();
-        assert!(err.to_string().contains("`when`") && err.to_string().contains("--date-format"));
+        assert!(err.to_string().contains("`when`"));
+        let remedy = crate::remedy::Remedied::remedy(&err);
+        assert_eq!(remedy, Some(crate::remedy::Remedy::GiveDateFormat));
     }
 
     #[test]

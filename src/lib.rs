@@ -20,6 +20,7 @@ pub mod options;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod remedy;
 pub mod report;
 pub mod rfm;
 pub mod run_folder;

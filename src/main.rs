@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 use rfm_agent::cli::{AgentFormat, Cli, Command, ShortFormat};
 use rfm_agent::run_folder::{Document, ElbowFile, MigrationFile};
 use rfm_agent::settings::Settings;
-use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, settings};
+use rfm_agent::{
+    agent, compare, convert, output, pipeline, progress, remedy, report, sample, settings,
+};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,7 +37,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", rfm_agent::bounded::message(&format!("{e:#}")));
+            let text = remedy::render(&e, remedy::FrontEnd::Cli);
+            eprintln!("error: {}", rfm_agent::bounded::message(&text));
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,8 @@ pub mod typed;
 
 use serde::{Deserialize, Serialize};
 
+use crate::remedy::{Remedied, Remedy};
+
 use crate::dates::{self, DateFormat};
 
 /// What to do with cancellations (invoices starting with `C`): drop them (the reference
@@ -145,12 +147,21 @@ pub enum CleanError {
         what: &'static str,
         detail: String,
     },
-    #[error(
-        "{path}: every row was removed by cleaning ({summary}); check the column mapping (--columns) and the file"
-    )]
+    #[error("{path}: every row was removed by cleaning ({summary})")]
     NothingLeft { path: String, summary: String },
-    #[error("{path}: no row has a readable date in column `{column}`; check --date-format")]
+    #[error("{path}: no row has a readable date in column `{column}`")]
     NoDates { path: String, column: String },
+}
+
+impl Remedied for CleanError {
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            CleanError::Date { source, .. } => source.remedy(),
+            CleanError::NothingLeft { .. } => Some(Remedy::CheckMapping),
+            CleanError::NoDates { .. } => Some(Remedy::CheckDateFormat),
+            _ => None,
+        }
+    }
 }
 
 /// `17850`, `"17850"`, ` 17850.0 ` → `17850`; blank → `None`.

@@ -126,11 +126,11 @@ impl ColumnMap {
     pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("`--columns` entry `{part}` is not ROLE=COLUMN (e.g. customer=CustomerID)")
+                format!("entry `{part}` is not ROLE=COLUMN (e.g. customer=CustomerID)")
             })?;
             let role = Role::from_key(key.trim().to_ascii_lowercase().as_str()).ok_or_else(|| {
                 format!(
-                    "`--columns` has unknown role `{}`; roles are customer, invoice, date, quantity, price, amount, email",
+                    "unknown role `{}`; roles are customer, invoice, date, quantity, price, amount, email",
                     key.trim()
                 )
             })?;
@@ -271,7 +271,11 @@ mod tests {
             .to_string();
         assert!(err.contains("customer (`CustomerID`)"), "{err}");
         assert!(err.contains("`InvoiceDate`"), "{err}");
-        assert!(err.contains("--columns"), "{err}");
+        let missing = resolve(&ColumnMap::default(), &h, "f.csv").unwrap_err();
+        assert_eq!(
+            crate::remedy::Remedied::remedy(&missing),
+            Some(crate::remedy::Remedy::MapColumns)
+        );
     }
 
     #[test]

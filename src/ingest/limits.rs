@@ -254,12 +254,13 @@ mod tests {
         assert_eq!(ok.len(), 1 << 20);
         let err = limits
             .read_capped(|| std::io::repeat(b'x'), "f", "gzip")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("max_chunk_mb") && err.contains("more than 1 MiB"),
-            "{err}"
+            .unwrap_err();
+        let remedy = crate::remedy::Remedied::remedy(&err);
+        assert_eq!(
+            remedy,
+            Some(crate::remedy::Remedy::RaiseLimit("max_chunk_mb"))
         );
+        assert!(err.to_string().contains("more than 1 MiB"), "{err}");
     }
 
     #[test]

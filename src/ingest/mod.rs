@@ -12,42 +12,42 @@ use std::path::Path;
 
 use polars::prelude::Series;
 use serde::{Deserialize, Serialize};
+
+use crate::remedy::Remedy;
 use sha2::{Digest, Sha256};
 
 pub use columns::{ColumnMap, Resolved, Role, normalize_header, resolve as resolve_columns};
 pub use limits::InputLimits;
 pub use text::{Encoding, decode_text};
 
-/// Errors while reading an input file. Every message names the file and says what to do.
+/// Errors while reading an input file. Every message names the file; what to do is a
+/// [`Remedy`] the front end words (see [`crate::remedy`]), or in the message where there is
+/// one thing to do whoever reads it.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("{path}: file not found; check the path passed to --input")]
+    #[error("{path}: file not found")]
     NotFound { path: String },
+    #[error("{path}: is a directory, not a transactions file")]
+    NotAFile { path: String },
     #[error("{path}: cannot read the file: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{path}: unknown file type `{ext}`; use .csv, .tsv, .txt (optionally .gz), .xlsx or .parquet, or pass --format-in csv|xlsx|parquet"
-    )]
+    #[error("{path}: unknown file type `{ext}`")]
     UnknownFormat { path: String, ext: String },
     #[error("{path}: the file is empty; export the transactions again")]
     Empty { path: String },
     #[error("{path}: the file has a header but no data rows")]
     HeaderOnly { path: String },
-    #[error(
-        "{path}: required column(s) missing: {missing}. Columns found: {found}. Map yours with --columns customer=…,invoice=…,date=…,quantity=…,price=… (or amount=… instead of quantity and price)"
-    )]
+    #[error("{path}: required column(s) missing: {missing}. Columns found: {found}")]
     MissingColumns {
         path: String,
         missing: String,
         found: String,
     },
-    #[error(
-        "{path}: row {row} (line {line}) has {got} fields but the header has {expected}; fix that line (an unquoted delimiter inside a value?) or pass the right --delimiter"
-    )]
+    #[error("{path}: row {row} (line {line}) has {got} fields but the header has {expected}")]
     Ragged {
         path: String,
         row: usize,
@@ -55,13 +55,13 @@ pub enum IngestError {
         got: usize,
         expected: usize,
     },
-    #[error("{path}: not valid UTF-8 at byte {offset} (line {line}); pass --encoding latin1")]
+    #[error("{path}: not valid UTF-8 at byte {offset} (line {line})")]
     Encoding {
         path: String,
         offset: usize,
         line: usize,
     },
-    #[error("{path}: cannot find the columns: {detail}; pass --delimiter")]
+    #[error("{path}: cannot find the columns: {detail}")]
     Layout { path: String, detail: String },
     #[error(
         "{path}: not a readable {format} file ({detail}); re-export it or check that it is not truncated"
@@ -73,10 +73,13 @@ pub enum IngestError {
     },
     #[error("{path}: {detail}")]
     Sheet { path: String, detail: String },
-    #[error(
-        "{path}: {detail}. If the file is genuine, raise `[limits] {setting}` in the settings (or the environment variable RFM_AGENT__LIMITS__{setting_env})",
-        setting_env = setting.to_ascii_uppercase()
-    )]
+    #[error("{path}: no sheet named `{name}`; sheets are: {sheets}")]
+    NoSuchSheet {
+        path: String,
+        name: String,
+        sheets: String,
+    },
+    #[error("{path}: {detail}")]
     Limit {
         path: String,
         /// What was found and the limit, e.g. "2,000 columns, over the limit of 1,000".
@@ -89,6 +92,22 @@ pub enum IngestError {
     /// read as UTF-8; the pass starts again reading Latin-1.
     #[error("{path}: the text is not UTF-8 after all; read again as Latin-1")]
     Reencode { path: String },
+}
+
+impl crate::remedy::Remedied for IngestError {
+    fn remedy(&self) -> Option<Remedy> {
+        Some(match self {
+            IngestError::NotFound { .. } | IngestError::NotAFile { .. } => Remedy::CheckInput,
+            IngestError::UnknownFormat { .. } => Remedy::GiveFormat,
+            IngestError::MissingColumns { .. } => Remedy::MapColumns,
+            IngestError::Ragged { .. } => Remedy::FixLineOrDelimiter,
+            IngestError::Encoding { .. } => Remedy::GiveEncoding,
+            IngestError::Layout { .. } => Remedy::GiveDelimiter,
+            IngestError::NoSuchSheet { .. } => Remedy::GiveSheet,
+            IngestError::Limit { setting, .. } => Remedy::RaiseLimit(setting),
+            _ => return None,
+        })
+    }
 }
 
 impl IngestError {
@@ -314,9 +333,7 @@ impl Input {
 fn open_file(path: &Path) -> Result<std::fs::File, IngestError> {
     let display = path.display().to_string();
     if path.is_dir() {
-        return Err(IngestError::Options(format!(
-            "{display}: is a directory; pass a transactions file with --input"
-        )));
+        return Err(IngestError::NotAFile { path: display });
     }
     match std::fs::File::open(path) {
         Ok(f) => Ok(f),
@@ -348,9 +365,7 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
     if let Input::File(path) = input
         && path.is_dir()
     {
-        return Err(IngestError::Options(format!(
-            "{name}: is a directory; pass a transactions file with --input"
-        )));
+        return Err(IngestError::NotAFile { path: name });
     }
     let format = match (opts.format, input) {
         (Some(f), _) => f,

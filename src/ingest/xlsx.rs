@@ -44,26 +44,20 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
     let mut book: Xlsx<_> =
         open_workbook_from_rs(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
     let sheets = book.sheet_names();
-    let sheet = match &opts.sheet {
-        Some(name) => {
-            sheets
-                .iter()
-                .find(|s| *s == name)
-                .cloned()
-                .ok_or_else(|| IngestError::Sheet {
+    let sheet =
+        match &opts.sheet {
+            Some(name) => sheets.iter().find(|s| *s == name).cloned().ok_or_else(|| {
+                IngestError::NoSuchSheet {
                     path: path.into(),
-                    detail: format!(
-                        "no sheet named `{}`; sheets are: {}; pass one with --sheet",
-                        crate::bounded::value(name, crate::bounded::MAX_VALUE),
-                        crate::bounded::list(&sheets)
-                    ),
-                })?
-        }
-        None => sheets.first().cloned().ok_or_else(|| IngestError::Sheet {
-            path: path.into(),
-            detail: "the workbook has no sheets".into(),
-        })?,
-    };
+                    name: crate::bounded::value(name, crate::bounded::MAX_VALUE),
+                    sheets: crate::bounded::list(&sheets),
+                }
+            })?,
+            None => sheets.first().cloned().ok_or_else(|| IngestError::Sheet {
+                path: path.into(),
+                detail: "the workbook has no sheets".into(),
+            })?,
+        };
     let mut cells = book
         .worksheet_cells_reader(&sheet)
         .map_err(|e| corrupt(path, "XLSX", e))?;

@@ -27,7 +27,7 @@ pub fn apply(settings: &mut Settings, options: &Map<String, Value>) -> Result<()
         }
     }
     run.apply(settings)
-        .map_err(|e| e.replace("`--columns`", "`columns`"))?;
+        .map_err(|e| format!("option `columns`: {e}"))?;
     if let Some(b) = run.llm
         && !crate::llm::client::backend_ready(&settings.llm, b)
     {

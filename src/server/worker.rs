@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use super::Shared;
 use crate::agent::Prompts;
+use crate::remedy::{self, FrontEnd};
 use crate::settings::Settings;
 
 /// What a run does.
@@ -115,25 +116,16 @@ fn finish_deleted(state: &Shared, id: &str) {
     let _ = std::fs::remove_dir_all(run_dir(&state.data_dir, id));
 }
 
-/// The error chain in words, with the service's own paths taken out: `upload` (the stored
-/// upload's path, empty for the sample) and the run folder.
+/// The error chain in words with its remedy said as the dashboard and the API say it, and
+/// the service's own paths taken out: `upload` (the stored upload's path, empty for the
+/// sample) and the run folder.
 fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str, upload: &str) -> String {
     let dir = run_dir(data_dir, id);
-    let mut text = format!("{e:#}");
+    let mut text = remedy::render(e, FrontEnd::Service);
     if !upload.is_empty() {
         text = text.replace(upload, "the uploaded file");
     }
-    // The command line's flags, said as the dashboard and the API say them.
     text.replace(&dir.display().to_string(), "the run folder")
-        .replace(
-            "Map yours with --columns ",
-            "Map yours under \"Column names\" (API option `columns`): ",
-        )
-        .replace("; pass --delimiter", "; save it as a comma-separated CSV")
-        .replace(
-            "in the settings (or the environment variable",
-            "in the service's settings (or its environment variable",
-        )
 }
 
 fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {

@@ -39,7 +39,9 @@ fn directory_instead_of_a_file() {
     let p = dir.path().display().to_string();
     let e = segment_fails(&p, &[]);
     assert!(
-        e.contains(&format!("{p}: is a directory; pass a transactions file")),
+        e.contains(&format!(
+            "{p}: is a directory, not a transactions file; check the path passed to --input"
+        )),
         "{e}"
     );
 }

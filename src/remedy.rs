@@ -1,0 +1,187 @@
+//! What a user can do about an error, as data. The library's errors name a [`Remedy`] and
+//! stop at the problem; each front end appends the remedy in its own words: a flag on the
+//! command line, a form field or API option in the service.
+
+/// Who reads the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontEnd {
+    Cli,
+    Service,
+}
+
+/// What to do about an input problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The file's type is not known from its name.
+    GiveFormat,
+    /// The input path is wrong or not a file.
+    CheckInput,
+    /// The required columns were not found under their names.
+    MapColumns,
+    /// The date role points at a column that is not a date.
+    MapDateColumn,
+    /// The columns could not be told apart.
+    GiveDelimiter,
+    /// A line has too many or too few fields.
+    FixLineOrDelimiter,
+    /// The text is not in the encoding asked for.
+    GiveEncoding,
+    /// The dates are in a format that was not recognised.
+    GiveDateFormat,
+    /// No row had a readable date in the given format.
+    CheckDateFormat,
+    /// No row survived cleaning.
+    CheckMapping,
+    /// The workbook sheet asked for does not exist.
+    GiveSheet,
+    /// The file is over an input limit (`[limits] setting`).
+    RaiseLimit(&'static str),
+}
+
+impl Remedy {
+    /// The remedy in the words of `to`.
+    pub fn words(self, to: FrontEnd) -> String {
+        let cli = to == FrontEnd::Cli;
+        let pick = |c: &str, s: &str| if cli { c.to_string() } else { s.to_string() };
+        const ROLES: &str = "customer=…,invoice=…,date=…,quantity=…,price=… (or amount=… instead of quantity and price)";
+        match self {
+            Remedy::GiveFormat => pick(
+                "use .csv, .tsv, .txt (optionally .gz), .xlsx or .parquet, or pass --format-in csv|xlsx|parquet",
+                "upload a .csv, .tsv, .txt (optionally .gz), .xlsx or .parquet file",
+            ),
+            Remedy::CheckInput => pick(
+                "check the path passed to --input",
+                "upload the transactions file",
+            ),
+            Remedy::MapColumns => pick(
+                &format!("map yours with --columns {ROLES}"),
+                &format!("map yours under \"Column names\" (API option `columns`): {ROLES}"),
+            ),
+            Remedy::MapDateColumn => pick(
+                "map the date column with --columns date=…",
+                "map the date column under \"Column names\" (API option `columns`: date=…)",
+            ),
+            Remedy::GiveDelimiter => pick("pass --delimiter", "save it as a comma-separated CSV"),
+            Remedy::FixLineOrDelimiter => pick(
+                "fix that line (an unquoted delimiter inside a value?) or pass the right --delimiter",
+                "fix that line (an unquoted delimiter inside a value?) or save the file as a comma-separated CSV",
+            ),
+            Remedy::GiveEncoding => pick("pass --encoding latin1", "save it as UTF-8"),
+            Remedy::GiveDateFormat => pick(
+                "pass --date-format, e.g. '%d/%m/%Y %H:%M', 'excel' or 'epoch-s'",
+                "save the dates as e.g. 2011-12-09 12:50 (year first)",
+            ),
+            Remedy::CheckDateFormat => {
+                pick("check --date-format", "check the date column's format")
+            }
+            Remedy::CheckMapping => pick(
+                "check the column mapping (--columns) and the file",
+                "check the column mapping (\"Column names\") and the file",
+            ),
+            Remedy::GiveSheet => pick(
+                "pass one with --sheet",
+                "put the transactions on the workbook's first sheet",
+            ),
+            Remedy::RaiseLimit(setting) => format!(
+                "if the file is genuine, raise `[limits] {setting}` in the {} (or {} environment variable RFM_AGENT__LIMITS__{})",
+                if cli {
+                    "settings"
+                } else {
+                    "service's settings"
+                },
+                if cli { "the" } else { "its" },
+                setting.to_ascii_uppercase()
+            ),
+        }
+    }
+}
+
+/// An error that may name a remedy.
+pub trait Remedied {
+    fn remedy(&self) -> Option<Remedy>;
+}
+
+/// The first remedy named along the error's chain.
+pub fn find(e: &anyhow::Error) -> Option<Remedy> {
+    e.chain().find_map(|cause| {
+        let try_as = |r: Option<&dyn Remedied>| r.and_then(Remedied::remedy);
+        try_as(
+            cause
+                .downcast_ref::<crate::ingest::IngestError>()
+                .map(|x| x as _),
+        )
+        .or_else(|| {
+            try_as(
+                cause
+                    .downcast_ref::<crate::clean::CleanError>()
+                    .map(|x| x as _),
+            )
+        })
+        .or_else(|| {
+            try_as(
+                cause
+                    .downcast_ref::<crate::dates::DateError>()
+                    .map(|x| x as _),
+            )
+        })
+    })
+}
+
+/// The error chain in words, with its remedy (if any) said for `to`.
+pub fn render(e: &anyhow::Error, to: FrontEnd) -> String {
+    let text = format!("{e:#}");
+    match find(e) {
+        Some(r) => format!("{text}; {}", r.words(to)),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::IngestError;
+
+    #[test]
+    fn each_front_end_says_the_remedy_its_own_way() {
+        let e = anyhow::Error::new(IngestError::Layout {
+            path: "f.csv".into(),
+            detail: "one column".into(),
+        })
+        .context("reading the input");
+        assert_eq!(find(&e), Some(Remedy::GiveDelimiter));
+        assert_eq!(
+            render(&e, FrontEnd::Cli),
+            "reading the input: f.csv: cannot find the columns: one column; pass --delimiter"
+        );
+        let service = render(&e, FrontEnd::Service);
+        assert!(
+            service.ends_with("; save it as a comma-separated CSV"),
+            "{service}"
+        );
+        let plain = anyhow::anyhow!("nothing to do");
+        assert_eq!(render(&plain, FrontEnd::Service), "nothing to do");
+    }
+
+    #[test]
+    fn no_service_remedy_names_a_flag() {
+        let all = [
+            Remedy::GiveFormat,
+            Remedy::CheckInput,
+            Remedy::MapColumns,
+            Remedy::MapDateColumn,
+            Remedy::GiveDelimiter,
+            Remedy::FixLineOrDelimiter,
+            Remedy::GiveEncoding,
+            Remedy::GiveDateFormat,
+            Remedy::CheckDateFormat,
+            Remedy::CheckMapping,
+            Remedy::GiveSheet,
+            Remedy::RaiseLimit("max_rows"),
+        ];
+        for r in all {
+            let (cli, service) = (r.words(FrontEnd::Cli), r.words(FrontEnd::Service));
+            assert!(!service.contains("--"), "{r:?}: {service}");
+            assert_ne!(cli, service, "{r:?}");
+        }
+    }
+}
