@@ -9,12 +9,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use rfm_agent::cli::{AgentFormat, Cli, Command, ShortFormat};
+use rfm_agent::cli::{
+    AgentArgs, AgentFormat, BatchArgs, Cli, Command, CompareArgs, ConvertArgs, ElbowArgs,
+    ShortFormat,
+};
 use rfm_agent::run_folder::{Document, ElbowFile, MigrationFile};
 use rfm_agent::settings::Settings;
-use rfm_agent::{
-    agent, compare, convert, output, pipeline, progress, remedy, report, sample, settings,
-};
+use rfm_agent::{agent, compare, convert, output, pipeline, progress, remedy, report, sample};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,8 +35,21 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging(cli.verbose, cli.quiet);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // Work still on blocking threads (a stopped service's runs) ends with the process.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
+        Ok(code) => code,
         Err(e) => {
             let text = remedy::render(&e, remedy::FrontEnd::Cli);
             eprintln!("error: {}", rfm_agent::bounded::message(&text));
@@ -80,7 +94,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs one command. Commands that wait on the network (agent, batch, serve) are async on
+/// the one runtime `main` owns; the CPU-bound pipeline runs on its blocking threads.
+async fn run(cli: Cli) -> Result<ExitCode> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Segment(args) => {
@@ -89,209 +105,176 @@ fn run(cli: Cli) -> Result<()> {
             if !settings.output.dir.is_empty() {
                 report::write_run(&run, None, &settings, Path::new(&settings.output.dir))?;
             }
-            let text = output::render(&run, settings.output.format)?;
-            print(&text)
+            print(&output::render(&run, settings.output.format)?)
         }
-        Command::Agent(args) => {
-            args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
-            args.llm.apply(&mut settings);
-            let prompts = match &args.prompts {
-                Some(dir) => agent::Prompts::from_dir(dir)?,
-                None => agent::Prompts::built_in(),
-            }
-            .with_currency(&settings.output.currency)
-            .with_frequency(settings.rfm.frequency);
-            let (run, doc) = agent::run::run(
-                &settings,
-                &prompts,
-                args.llm.fixtures.as_deref(),
-                args.llm.record.as_deref(),
-            )?;
-            let json = serde_json::to_string_pretty(&doc)? + "\n";
-            if !settings.output.dir.is_empty() {
-                report::write_run(&run, Some(&doc), &settings, Path::new(&settings.output.dir))?;
-            }
-            let text = match args.format {
-                AgentFormat::Json => json,
-                AgentFormat::Markdown => agent::markdown(&doc.campaigns),
-                AgentFormat::Table => {
-                    let mut t = output::render(&run, settings::OutputFormat::Table)?;
-                    t.push_str("\nSegments\n");
-                    for c in &doc.campaigns {
-                        t.push_str(&format!(
-                            "  {:>2}  {:<20} {}\n      subject: {}\n      written by: {}\n",
-                            c.cluster,
-                            c.name,
-                            c.rationale,
-                            c.email.subject,
-                            match &c.fallback_reason {
-                                Some(r) => format!("rules (fall-back: {r})"),
-                                None => c.source.to_string(),
-                            }
-                        ));
-                    }
-                    let s = &doc.summary;
-                    if s.backend != "rules" {
-                        t.push_str(&format!(
-                            "\nBackend {} ({}): {} requests, {} retries, {} cache hits, {} tokens, estimated cost {:.4}\n",
-                            s.backend,
-                            s.model.as_deref().unwrap_or(""),
-                            s.requests,
-                            s.retries,
-                            s.cache_hits,
-                            s.tokens,
-                            s.estimated_cost
-                        ));
-                    }
-                    t
-                }
-            };
-            print(&text)
-        }
-        Command::Sample(args) => {
-            let bytes = sample::generate(&sample::SampleSpec::default());
-            let name = args.out.to_string_lossy().to_ascii_lowercase();
-            if name.ends_with(".csv") {
-                output::write_file(&args.out, &bytes)?;
-            } else {
-                // Other formats go through `convert` from a staged CSV.
-                let staged = tempfile::Builder::new().suffix(".csv").tempfile()?;
-                std::fs::write(staged.path(), &bytes)?;
-                convert::convert(
-                    staged.path(),
-                    &Default::default(),
-                    &args.out,
-                    &convert::ConvertOptions {
-                        sheet_name: "Online Retail".into(),
-                        ..Default::default()
-                    },
-                )?;
-            }
-            eprintln!("wrote the built-in sample to {}", args.out.display());
-            Ok(())
-        }
-        Command::Elbow(args) => {
-            args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
-            let run = pipeline::run_segment(&settings)?;
-            let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
-            let json = ElbowFile::new(result.clone()).to_json();
-            if !settings.output.dir.is_empty() {
-                let chart = report::charts::elbow_chart(&result)?;
-                output::write_files(
-                    Path::new(&settings.output.dir),
-                    &[
-                        (ElbowFile::FILE, json.as_bytes()),
-                        ("elbow.png", &chart.png),
-                        ("elbow.svg", chart.svg.as_bytes()),
-                    ],
-                )?;
-            }
-            print(&match args.format {
-                ShortFormat::Json => json,
-                ShortFormat::Table => report::elbow_table(&result),
-            })
-        }
-        Command::Compare(args) => {
-            let before = compare::Side::read(&args.before)?;
-            let after = compare::Side::read(&args.after)?;
-            let m = compare::compare(&before, &after);
-            let json = MigrationFile::new(m.clone()).to_json();
-            if let Some(dir) = &args.out {
-                let chart = report::charts::migration_chart(&m)?;
-                output::write_files(
-                    dir,
-                    &[
-                        (MigrationFile::FILE, json.as_bytes()),
-                        ("migration.png", &chart.png),
-                        ("migration.svg", chart.svg.as_bytes()),
-                    ],
-                )?;
-            }
-            print(&match args.format {
-                ShortFormat::Json => json,
-                ShortFormat::Table => compare::table(&m),
-            })
-        }
-        Command::Batch(args) => {
-            args.llm.apply(&mut settings);
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                // A second signal ends the process at once; the first stops cleanly.
-                signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
-                signal_hook::flag::register(sig, stop.clone())?;
-            }
-            let client = rfm_agent::llm::Client::from_settings(
-                &settings.llm,
-                args.llm.fixtures.as_deref(),
-                args.llm.record.as_deref(),
-            )?;
-            let opts = rfm_agent::batch::run::BatchOptions {
-                run_dir: args.run.clone(),
-                segments: args.segments.clone(),
-                channels: args.channels.clone(),
-                locales: args.locales.clone(),
-                tones: args.tones.clone(),
-                variants: args.variants.max(1),
-                out: args.out.clone(),
-                concurrency: args.concurrency.unwrap_or(settings.llm.concurrency),
-                rps: args.rps,
-                max_tokens_total: args.max_tokens_total,
-                dry_run: args.dry_run,
-                prompts: args.prompts.clone(),
-            };
-            let summary = rfm_agent::batch::run::run(&settings, &opts, client, stop)?;
-            let json = serde_json::to_string_pretty(&summary)? + "\n";
-            if !args.dry_run {
-                let mut name = args.out.as_os_str().to_owned();
-                name.push(".summary.json");
-                output::write_file(Path::new(&name), json.as_bytes())?;
-            }
-            print(&match args.format {
-                ShortFormat::Json => json,
-                ShortFormat::Table => rfm_agent::batch::run::table(&summary, &opts),
-            })?;
-            if summary.stopped == Some(rfm_agent::batch::run::Stopped::Interrupted) {
-                // Finished items are in the file; a rerun resumes.
-                std::process::exit(130);
-            }
-            Ok(())
-        }
+        Command::Agent(args) => agent_command(args, settings).await,
+        Command::Sample(args) => sample_command(&args.out),
+        Command::Elbow(args) => elbow_command(args, settings),
+        Command::Compare(args) => compare_command(args),
+        Command::Batch(args) => batch_command(args, settings).await,
         Command::Serve(args) => {
             let token = rfm_agent::server::checked_token(args.token.clone())?;
             rfm_agent::server::check_bind(args.bind, token.as_deref())?;
             let state = rfm_agent::server::AppState::new(&args.data_dir, settings, token)?;
-            rfm_agent::server::serve(state, args.bind)
+            rfm_agent::server::serve(state, args.bind).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Convert(args) => {
-            args.input
-                .apply(&mut settings)
-                .map_err(anyhow::Error::msg)?;
-            if settings.input.path.is_empty() {
-                anyhow::bail!("convert needs --input FILE");
-            }
-            let read = pipeline::read_options(&settings);
-            let rows = convert::convert(
-                std::path::Path::new(&settings.input.path),
-                &read,
-                &args.out,
-                &convert::ConvertOptions {
-                    sheet_name: args.sheet_name,
-                    latin1: args.latin1,
-                    float_ids: args.float_ids,
-                },
-            )
-            .with_context(|| format!("cannot convert {}", settings.input.path))?;
-            eprintln!("wrote {rows} rows to {}", args.out.display());
-            Ok(())
-        }
+        Command::Convert(args) => convert_command(args, settings),
     }
 }
 
+async fn agent_command(args: AgentArgs, mut settings: Settings) -> Result<ExitCode> {
+    args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
+    args.llm.apply(&mut settings);
+    let prompts = match &args.prompts {
+        Some(dir) => agent::Prompts::from_dir(dir)?,
+        None => agent::Prompts::built_in(),
+    }
+    .with_currency(&settings.output.currency)
+    .with_frequency(settings.rfm.frequency);
+    let (fixtures, record) = (args.llm.fixtures.as_deref(), args.llm.record.as_deref());
+    let watch = progress::Watch::default();
+    let (run, doc) = agent::run::run(&settings, &prompts, fixtures, record, &watch).await?;
+    if !settings.output.dir.is_empty() {
+        report::write_run(&run, Some(&doc), &settings, Path::new(&settings.output.dir))?;
+    }
+    print(&match args.format {
+        AgentFormat::Json => doc.to_json(),
+        AgentFormat::Markdown => agent::markdown(&doc.campaigns),
+        AgentFormat::Table => output::table::campaigns(&run, &doc)?,
+    })
+}
+
+fn sample_command(out: &Path) -> Result<ExitCode> {
+    let bytes = sample::generate(&sample::SampleSpec::default());
+    let name = out.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".csv") {
+        output::write_file(out, &bytes)?;
+    } else {
+        // Other formats go through `convert` from a staged CSV.
+        let staged = tempfile::Builder::new().suffix(".csv").tempfile()?;
+        std::fs::write(staged.path(), &bytes)?;
+        let opts = convert::ConvertOptions {
+            sheet_name: "Online Retail".into(),
+            ..Default::default()
+        };
+        convert::convert(staged.path(), &Default::default(), out, &opts)?;
+    }
+    eprintln!("wrote the built-in sample to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCode> {
+    args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
+    let run = pipeline::run_segment(&settings)?;
+    let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
+    let json = ElbowFile::new(result.clone()).to_json();
+    if !settings.output.dir.is_empty() {
+        let chart = report::charts::elbow_chart(&result)?;
+        output::write_files(
+            Path::new(&settings.output.dir),
+            &[
+                (ElbowFile::FILE, json.as_bytes()),
+                ("elbow.png", &chart.png),
+                ("elbow.svg", chart.svg.as_bytes()),
+            ],
+        )?;
+    }
+    print(&match args.format {
+        ShortFormat::Json => json,
+        ShortFormat::Table => report::elbow_table(&result),
+    })
+}
+
+fn compare_command(args: CompareArgs) -> Result<ExitCode> {
+    let before = compare::Side::read(&args.before)?;
+    let after = compare::Side::read(&args.after)?;
+    let m = compare::compare(&before, &after);
+    let json = MigrationFile::new(m.clone()).to_json();
+    if let Some(dir) = &args.out {
+        let chart = report::charts::migration_chart(&m)?;
+        output::write_files(
+            dir,
+            &[
+                (MigrationFile::FILE, json.as_bytes()),
+                ("migration.png", &chart.png),
+                ("migration.svg", chart.svg.as_bytes()),
+            ],
+        )?;
+    }
+    print(&match args.format {
+        ShortFormat::Json => json,
+        ShortFormat::Table => compare::table(&m),
+    })
+}
+
+async fn batch_command(args: BatchArgs, mut settings: Settings) -> Result<ExitCode> {
+    use rfm_agent::batch::run::{self as batch, BatchOptions, Stopped};
+    args.llm.apply(&mut settings);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once; the first stops cleanly.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let (fixtures, record) = (args.llm.fixtures.as_deref(), args.llm.record.as_deref());
+    let client = rfm_agent::llm::Client::from_settings(&settings.llm, fixtures, record)?;
+    let opts = BatchOptions {
+        run_dir: args.run.clone(),
+        segments: args.segments.clone(),
+        channels: args.channels.clone(),
+        locales: args.locales.clone(),
+        tones: args.tones.clone(),
+        variants: args.variants.max(1),
+        out: args.out.clone(),
+        concurrency: args.concurrency.unwrap_or(settings.llm.concurrency),
+        rps: args.rps,
+        max_tokens_total: args.max_tokens_total,
+        dry_run: args.dry_run,
+        prompts: args.prompts.clone(),
+    };
+    let summary = batch::run(&settings, &opts, client, stop).await?;
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    if !args.dry_run {
+        let mut name = args.out.as_os_str().to_owned();
+        name.push(".summary.json");
+        output::write_file(Path::new(&name), json.as_bytes())?;
+    }
+    print(&match args.format {
+        ShortFormat::Json => json,
+        ShortFormat::Table => batch::table(&summary, &opts),
+    })?;
+    // Interrupted: finished items are in the file; a rerun resumes.
+    Ok(match summary.stopped {
+        Some(Stopped::Interrupted) => ExitCode::from(130),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn convert_command(args: ConvertArgs, mut settings: Settings) -> Result<ExitCode> {
+    args.input
+        .apply(&mut settings)
+        .map_err(anyhow::Error::msg)?;
+    if settings.input.path.is_empty() {
+        anyhow::bail!("convert needs --input FILE");
+    }
+    let read = pipeline::read_options(&settings);
+    let opts = convert::ConvertOptions {
+        sheet_name: args.sheet_name,
+        latin1: args.latin1,
+        float_ids: args.float_ids,
+    };
+    let rows = convert::convert(Path::new(&settings.input.path), &read, &args.out, &opts)
+        .with_context(|| format!("cannot convert {}", settings.input.path))?;
+    eprintln!("wrote {rows} rows to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints to stdout; a closed pipe (e.g. `| head`) is not an error.
-fn print(text: &str) -> Result<()> {
+fn print(text: &str) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => other.map(|_| ExitCode::SUCCESS).map_err(Into::into),
     }
 }

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static HIDDEN: AtomicBool = AtomicBool::new(false);
 
-type Observer = Box<dyn Fn(usize, usize, &str)>;
+type Observer = std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
 thread_local! {
     /// Who else hears of each step on this thread (the service's run status).
@@ -50,9 +50,81 @@ pub fn checkpoint() -> Result<(), Stopped> {
 }
 
 /// Calls `f(step, total, what)` for every step started on this thread until the guard drops.
-pub fn observe(f: impl Fn(usize, usize, &str) + 'static) -> ObserverGuard {
-    OBSERVER.with(|o| *o.borrow_mut() = Some(Box::new(f)));
+pub fn observe(f: impl Fn(usize, usize, &str) + Send + Sync + 'static) -> ObserverGuard {
+    install_observer(std::sync::Arc::new(f))
+}
+
+fn install_observer(f: Observer) -> ObserverGuard {
+    OBSERVER.with(|o| *o.borrow_mut() = Some(f));
     ObserverGuard(())
+}
+
+/// Who hears of a piece of work's steps and what stops it, carried into async code and
+/// installed on whichever blocking thread runs each CPU-bound part ([`Watch::blocking`]).
+/// The default watches nothing: the command line's steps show on the terminal only.
+#[derive(Clone, Default)]
+pub struct Watch {
+    observer: Option<Observer>,
+    stop: Option<std::sync::Arc<AtomicBool>>,
+    /// Held while a blocking part runs, so that [`Watch::idle`] can wait for it.
+    busy: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Watch {
+    pub fn new(
+        observer: impl Fn(usize, usize, &str) + Send + Sync + 'static,
+        stop: std::sync::Arc<AtomicBool>,
+    ) -> Watch {
+        Watch {
+            observer: Some(std::sync::Arc::new(observer)),
+            stop: Some(stop),
+            busy: Default::default(),
+        }
+    }
+
+    /// Runs `f` on a blocking thread with this watch's observer and stop flag.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let busy = self.busy.clone().lock_owned().await;
+        let (observer, stop) = (self.observer.clone(), self.stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let _busy = busy;
+            let _observing = observer.map(install_observer);
+            let _stopping = stop.map(stop_on);
+            f()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the run stopped unexpectedly: {e}"))
+    }
+
+    /// `Err(Stopped)` once the work was asked to stop.
+    pub fn checkpoint(&self) -> Result<(), Stopped> {
+        match self
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            true => Err(Stopped),
+            false => Ok(()),
+        }
+    }
+
+    /// Tells the observer of a stage (as [`announce`]); a stopped run ends here.
+    pub fn announce(&self, what: &str) -> Result<(), Stopped> {
+        self.checkpoint()?;
+        match &self.observer {
+            Some(f) => f(0, 0, what),
+            None => return announce(what),
+        }
+        Ok(())
+    }
+
+    /// Waits until no blocking part of the work runs any more.
+    pub async fn idle(&self) {
+        drop(self.busy.lock().await);
+    }
 }
 
 /// Tells this thread's observer of a stage outside a numbered sequence (step 0 of 0);
@@ -184,5 +256,41 @@ impl Counter {
 impl Drop for Counter {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A watch follows the work onto the blocking thread that runs it, and is gone after.
+    #[tokio::test]
+    async fn a_watch_reports_and_stops_work_on_its_blocking_thread() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = heard.clone();
+        let watch = Watch::new(
+            move |_, _, what| log.lock().unwrap().push(what.to_string()),
+            stop.clone(),
+        );
+        let steps = watch
+            .blocking(|| {
+                let steps = Steps::new(2);
+                steps.start("reading").and_then(|_| announce("writing"))
+            })
+            .await
+            .unwrap();
+        assert!(steps.is_ok());
+        assert_eq!(*heard.lock().unwrap(), ["reading", "writing"]);
+        stop.store(true, Ordering::Relaxed);
+        let stopped = watch.blocking(checkpoint).await.unwrap();
+        assert!(stopped.is_err());
+        assert!(watch.announce("later").is_err());
+        watch.idle().await;
+        // Another blocking thread, unwatched: nothing heard, nothing stopped.
+        let free = Watch::default().blocking(checkpoint).await.unwrap();
+        assert!(free.is_ok());
+        assert_eq!(heard.lock().unwrap().len(), 2);
     }
 }

@@ -3,25 +3,28 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{Campaign, Prompts, RunSummary};
 use crate::llm::Client;
 use crate::pipeline::{self, SegmentRun};
+use crate::progress::Watch;
 use crate::run_folder::{Campaigns, CampaignsFile};
 use crate::settings::Settings;
 
-/// Runs the pipeline and the agent.
-pub fn run(
+/// Runs the pipeline (on a blocking thread, watched by `watch`) and the agent.
+pub async fn run(
     settings: &Settings,
     prompts: &Prompts,
     fixtures: Option<&Path>,
     record: Option<&Path>,
+    watch: &Watch,
 ) -> Result<(SegmentRun, CampaignsFile)> {
     // Set up the backend first: a missing key should not wait for the pipeline.
     let client = Client::from_settings(&settings.llm, fixtures, record)?;
-    let run = pipeline::run_segment(settings)?;
-    crate::progress::announce("writing campaigns")?;
+    let s = settings.clone();
+    let run = watch.blocking(move || pipeline::run_segment(&s)).await??;
+    watch.announce("writing campaigns")?;
     let offers = &settings.agent.offers;
     let rules = super::rule_campaigns(&run, prompts, offers)?;
     let (mut campaigns, summary) = match &client {
@@ -33,12 +36,7 @@ pub fn run(
             },
         ),
         Some(client) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let campaigns = runtime.block_on(super::llm_campaigns(
+            let campaigns = super::llm_campaigns(
                 &run,
                 &rules,
                 prompts,
@@ -46,7 +44,8 @@ pub fn run(
                 client,
                 settings.llm.temperature,
                 settings.llm.max_tokens,
-            ))?;
+            )
+            .await?;
             let summary = summarise(client, &campaigns, settings);
             (campaigns, summary)
         }

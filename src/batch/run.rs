@@ -122,37 +122,14 @@ fn read_run(dir: &Path) -> Result<(Vec<ClusterSummary>, Names, crate::rfm::Frequ
 }
 
 /// Runs the batch (or, with `dry_run`, only counts and estimates) and returns the summary.
-pub fn run(
+pub async fn run(
     settings: &Settings,
     opts: &BatchOptions,
     client: Option<Client>,
     stop: Arc<AtomicBool>,
 ) -> Result<Summary> {
     let (clusters, names, frequency) = read_run(&opts.run_dir)?;
-    let selected: Vec<(usize, String)> = match &opts.segments {
-        None => names,
-        Some(wanted) => {
-            let mut out = Vec::new();
-            for w in wanted {
-                let found = names.iter().find(|(_, n)| {
-                    n.eq_ignore_ascii_case(w) || crate::report::slug(n) == crate::report::slug(w)
-                });
-                match found {
-                    Some(x) => out.push(x.clone()),
-                    None => bail!(
-                        "--segments: no segment `{w}` in {}; segments are: {}",
-                        opts.run_dir.display(),
-                        names
-                            .iter()
-                            .map(|(_, n)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }
-            }
-            out
-        }
-    };
+    let selected = select_segments(names, opts)?;
     let unit = match frequency {
         crate::rfm::Frequency::Lines => "order lines",
         crate::rfm::Frequency::Invoices => "orders",
@@ -191,143 +168,192 @@ pub fn run(
             .map_or("rules".into(), |c| c.backend().to_string()),
         ..Default::default()
     };
-    let offers = &settings.agent.offers;
-    let cluster_of = |i: &Item| {
-        clusters
-            .iter()
-            .find(|c| c.id == i.cluster)
-            .context("cluster missing from clusters.json")
-    };
     if opts.dry_run {
-        // Prompt size from the rendered instructions; output at most the token limit.
-        let per_item = 600 + settings.llm.max_tokens as u64;
-        let tokens = if client.is_some() {
-            per_item * todo.len() as u64
-        } else {
-            0
-        };
-        summary.remaining = todo.len();
-        summary.tokens = tokens;
-        summary.estimated_cost = tokens as f64
-            * (settings.llm.input_cost_per_mtok + settings.llm.output_cost_per_mtok)
-            / 2e6;
-        summary.stopped = Some(Stopped::DryRun);
-        return Ok(summary);
+        return Ok(estimate(summary, todo.len(), client.is_some(), settings));
     }
+    let job = Job {
+        settings,
+        opts,
+        clusters: &clusters,
+        templates: &templates,
+        stop: &stop,
+    };
     let mut writer = Writer::open(&opts.out)?;
     let bar = crate::progress::Counter::new("batch", todo.len() as u64);
     match client {
-        None => {
-            for item in &todo {
-                if stop.load(Ordering::Relaxed) {
-                    summary.stopped = Some(Stopped::Interrupted);
-                    break;
-                }
-                let copy = templates.rules_copy(item, cluster_of(item)?, offers)?;
-                writer.write(&record(item, copy, CopySource::Rules, None, vec![], 0))?;
-                *summary.by_source.entry("rules".into()).or_default() += 1;
-                summary.written += 1;
-                bar.inc();
-            }
-        }
+        None => job.with_rules(&todo, &mut writer, &mut summary, &bar)?,
         Some(client) => {
             let client = client.with_rate_limit(opts.rps.unwrap_or(0.0));
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                use futures::stream::{self, StreamExt};
-                let budget_hit = AtomicBool::new(false);
-                let mut results = stream::iter(todo.iter())
-                    .map(|item| {
-                        let client = &client;
-                        let templates = &templates;
-                        let stop = &stop;
-                        let budget_hit = &budget_hit;
-                        async move {
-                            let n = client.counts();
-                            if opts
-                                .max_tokens_total
-                                .is_some_and(|max| n.input_tokens + n.output_tokens >= max)
-                            {
-                                budget_hit.store(true, Ordering::Relaxed);
-                            }
-                            if stop.load(Ordering::Relaxed) || budget_hit.load(Ordering::Relaxed) {
-                                return None;
-                            }
-                            let c = match cluster_of(item) {
-                                Ok(c) => c,
-                                Err(e) => {
-                                    return Some(Err(crate::llm::LlmError::Malformed(
-                                        e.to_string(),
-                                    )));
-                                }
-                            };
-                            Some(
-                                write(
-                                    client,
-                                    templates,
-                                    item,
-                                    opts.variants,
-                                    c,
-                                    offers,
-                                    settings.llm.temperature,
-                                    settings.llm.max_tokens,
-                                )
-                                .await
-                                .map(|w| (item, w)),
-                            )
-                        }
-                    })
-                    .buffer_unordered(opts.concurrency.max(1));
-                while let Some(result) = results.next().await {
-                    match result {
-                        None => {}
-                        Some(Err(e)) => return Err(anyhow::Error::new(e)),
-                        Some(Ok((item, w))) => {
-                            if let Some(r) = &w.fallback_reason {
-                                summary.fallbacks.push((item.key.clone(), r.clone()));
-                            }
-                            *summary.by_source.entry(w.source.to_string()).or_default() += 1;
-                            writer.write(&record(
-                                item,
-                                w.copy,
-                                w.source,
-                                w.fallback_reason,
-                                w.violations,
-                                w.tokens,
-                            ))?;
-                            summary.written += 1;
-                            let n = client.counts();
-                            bar.step(&format!(
-                                "{} fall-backs, {} tokens",
-                                summary.fallbacks.len(),
-                                n.input_tokens + n.output_tokens
-                            ));
-                        }
-                    }
-                }
-                if stop.load(Ordering::Relaxed) {
-                    summary.stopped = Some(Stopped::Interrupted);
-                } else if budget_hit.load(Ordering::Relaxed) {
-                    let budget = opts.max_tokens_total.unwrap_or(0);
-                    summary.stopped = Some(Stopped::TokenBudget(budget));
-                }
-                Ok::<(), anyhow::Error>(())
-            })?;
-            let n = client.counts();
-            summary.requests = n.requests;
-            summary.retries = n.retries;
-            summary.cache_hits = n.cache_hits;
-            summary.tokens = n.input_tokens + n.output_tokens;
-            summary.estimated_cost = n.input_tokens as f64 * settings.llm.input_cost_per_mtok / 1e6
-                + n.output_tokens as f64 * settings.llm.output_cost_per_mtok / 1e6;
+            job.with_llm(&client, &todo, &mut writer, &mut summary, &bar)
+                .await?;
+            add_counts(&mut summary, &client, settings);
         }
     }
     bar.finish();
     summary.remaining = todo.len() - summary.written;
     Ok(summary)
+}
+
+/// The segments `--segments` names (by name or file name), or all of them.
+fn select_segments(names: Names, opts: &BatchOptions) -> Result<Names> {
+    let Some(wanted) = &opts.segments else {
+        return Ok(names);
+    };
+    let mut out = Vec::new();
+    for w in wanted {
+        let found = names.iter().find(|(_, n)| {
+            n.eq_ignore_ascii_case(w) || crate::report::slug(n) == crate::report::slug(w)
+        });
+        match found {
+            Some(x) => out.push(x.clone()),
+            None => bail!(
+                "--segments: no segment `{w}` in {}; segments are: {}",
+                opts.run_dir.display(),
+                names
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `--dry-run`: the item count and, with an LLM, the estimated tokens and cost.
+fn estimate(mut summary: Summary, todo: usize, llm: bool, settings: &Settings) -> Summary {
+    // Prompt size from the rendered instructions; output at most the token limit.
+    let per_item = 600 + settings.llm.max_tokens as u64;
+    let tokens = if llm { per_item * todo as u64 } else { 0 };
+    summary.remaining = todo;
+    summary.tokens = tokens;
+    summary.estimated_cost = tokens as f64
+        * (settings.llm.input_cost_per_mtok + settings.llm.output_cost_per_mtok)
+        / 2e6;
+    summary.stopped = Some(Stopped::DryRun);
+    summary
+}
+
+/// The client's counts and their cost, into the summary.
+fn add_counts(summary: &mut Summary, client: &Client, settings: &Settings) {
+    let n = client.counts();
+    summary.requests = n.requests;
+    summary.retries = n.retries;
+    summary.cache_hits = n.cache_hits;
+    summary.tokens = n.input_tokens + n.output_tokens;
+    summary.estimated_cost = n.input_tokens as f64 * settings.llm.input_cost_per_mtok / 1e6
+        + n.output_tokens as f64 * settings.llm.output_cost_per_mtok / 1e6;
+}
+
+/// What writing one item needs.
+struct Job<'a> {
+    settings: &'a Settings,
+    opts: &'a BatchOptions,
+    clusters: &'a [ClusterSummary],
+    templates: &'a Templates,
+    stop: &'a AtomicBool,
+}
+
+impl Job<'_> {
+    fn cluster_of(&self, i: &Item) -> Result<&ClusterSummary> {
+        self.clusters
+            .iter()
+            .find(|c| c.id == i.cluster)
+            .context("cluster missing from clusters.json")
+    }
+
+    /// Every item from the offline templates, in order, until a signal.
+    fn with_rules(
+        &self,
+        todo: &[Item],
+        writer: &mut Writer,
+        summary: &mut Summary,
+        bar: &crate::progress::Counter,
+    ) -> Result<()> {
+        let offers = &self.settings.agent.offers;
+        for item in todo {
+            if self.stop.load(Ordering::Relaxed) {
+                summary.stopped = Some(Stopped::Interrupted);
+                break;
+            }
+            let copy = self
+                .templates
+                .rules_copy(item, self.cluster_of(item)?, offers)?;
+            writer.write(&record(item, copy, CopySource::Rules, None, vec![], 0))?;
+            *summary.by_source.entry("rules".into()).or_default() += 1;
+            summary.written += 1;
+            bar.inc();
+        }
+        Ok(())
+    }
+
+    /// One item through the LLM, or `None` once stopped or over the token budget.
+    async fn one(
+        &self,
+        client: &Client,
+        item: &Item,
+        budget_hit: &AtomicBool,
+    ) -> Option<Result<super::copy::Written, crate::llm::LlmError>> {
+        let n = client.counts();
+        if (self.opts.max_tokens_total).is_some_and(|max| n.input_tokens + n.output_tokens >= max) {
+            budget_hit.store(true, Ordering::Relaxed);
+        }
+        if self.stop.load(Ordering::Relaxed) || budget_hit.load(Ordering::Relaxed) {
+            return None;
+        }
+        let c = match self.cluster_of(item) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(crate::llm::LlmError::Malformed(e.to_string()))),
+        };
+        let llm = &self.settings.llm;
+        let offers = &self.settings.agent.offers;
+        let (variants, t, max) = (self.opts.variants, llm.temperature, llm.max_tokens);
+        Some(write(client, self.templates, item, variants, c, offers, t, max).await)
+    }
+
+    /// The items through the LLM, `concurrency` at a time, each written as it ends.
+    async fn with_llm(
+        &self,
+        client: &Client,
+        todo: &[Item],
+        writer: &mut Writer,
+        summary: &mut Summary,
+        bar: &crate::progress::Counter,
+    ) -> Result<()> {
+        use futures::stream::{self, StreamExt};
+        let budget_hit = AtomicBool::new(false);
+        let budget_hit = &budget_hit;
+        let mut results = stream::iter(todo)
+            .map(|item| async move { (item, self.one(client, item, budget_hit).await) })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        while let Some((item, result)) = results.next().await {
+            let Some(w) = result.transpose()? else {
+                continue;
+            };
+            if let Some(r) = &w.fallback_reason {
+                summary.fallbacks.push((item.key.clone(), r.clone()));
+            }
+            *summary.by_source.entry(w.source.to_string()).or_default() += 1;
+            let (reason, violations) = (w.fallback_reason, w.violations);
+            writer.write(&record(
+                item, w.copy, w.source, reason, violations, w.tokens,
+            ))?;
+            summary.written += 1;
+            let n = client.counts();
+            let tokens = n.input_tokens + n.output_tokens;
+            bar.step(&format!(
+                "{} fall-backs, {tokens} tokens",
+                summary.fallbacks.len()
+            ));
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            summary.stopped = Some(Stopped::Interrupted);
+        } else if budget_hit.load(Ordering::Relaxed) {
+            let budget = self.opts.max_tokens_total.unwrap_or(0);
+            summary.stopped = Some(Stopped::TokenBudget(budget));
+        }
+        Ok(())
+    }
 }
 
 fn record(

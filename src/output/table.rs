@@ -6,6 +6,8 @@ use anyhow::Result;
 
 use crate::pipeline::SegmentRun;
 use crate::rfm::Frequency;
+use crate::run_folder::CampaignsFile;
+use crate::settings::OutputFormat;
 
 /// 1234567.891 → "1,234,567.89"; `decimals` = 0 drops the fraction.
 pub fn thousands(v: f64, decimals: usize) -> String {
@@ -180,6 +182,37 @@ pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
         ])?;
     }
     Ok(String::from_utf8(w.finish()?)?)
+}
+
+/// The agent's table: the segment table, then each segment's campaign and who wrote it,
+/// then what the LLM backend did and cost (when one was used).
+pub fn campaigns(run: &SegmentRun, doc: &CampaignsFile) -> Result<String> {
+    let mut t = super::render(run, OutputFormat::Table)?;
+    t.push_str("\nSegments\n");
+    for c in &doc.campaigns {
+        let writer = match &c.fallback_reason {
+            Some(r) => format!("rules (fall-back: {r})"),
+            None => c.source.to_string(),
+        };
+        t.push_str(&format!(
+            "  {:>2}  {:<20} {}\n      subject: {}\n      written by: {writer}\n",
+            c.cluster, c.name, c.rationale, c.email.subject,
+        ));
+    }
+    let s = &doc.summary;
+    if s.backend != "rules" {
+        t.push_str(&format!(
+            "\nBackend {} ({}): {} requests, {} retries, {} cache hits, {} tokens, estimated cost {:.4}\n",
+            s.backend,
+            s.model.as_deref().unwrap_or(""),
+            s.requests,
+            s.retries,
+            s.cache_hits,
+            s.tokens,
+            s.estimated_cost
+        ));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -32,12 +32,10 @@ use crate::settings::ServerSettings;
 /// Longest wait for requests in flight once the service is asked to stop.
 const DRAIN: Duration = Duration::from_secs(30);
 
-pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
+/// Serves on the caller's runtime until a signal; runs still computing then are marked
+/// failed (they cannot finish without the process, which ends when this returns).
+pub async fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
     let state = Arc::new(state);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let stopping = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, stopping.clone())?;
@@ -52,21 +50,18 @@ pub fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
             let _ = tx.send(sig);
         }
     });
-    runtime.block_on(async {
-        let listener = TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        eprintln!(
-            "rfm-agent service on http://{}  (open it in a browser for the dashboard; Ctrl-C stops)",
-            listener.local_addr()?
-        );
-        accept(listener, app(state.clone()), &state.settings.server, rx).await;
-        anyhow::Ok(())
-    })?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    eprintln!(
+        "rfm-agent service on http://{}  (open it in a browser for the dashboard; Ctrl-C stops)",
+        listener.local_addr()?
+    );
+    accept(listener, app(state.clone()), &state.settings.server, rx).await;
     signal_handle.close();
     // Runs still computing cannot finish without the process; say so in their status now
-    // rather than at the next start.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // rather than at the next start. Their tasks end with the runtime.
+    state.stop_runs();
     let stopped = state
         .store
         .fail_active("stopped when the service was shut down")

@@ -110,6 +110,13 @@ impl AppState {
         }
     }
 
+    /// Stops every queued or computing run (the service is shutting down).
+    pub fn stop_runs(&self) {
+        for stop in self.active_runs().values() {
+            stop.request();
+        }
+    }
+
     fn active_runs(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<worker::RunStop>>> {

@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use super::Shared;
 use crate::agent::Prompts;
+use crate::progress::Watch;
 use crate::remedy::{self, FrontEnd};
 use crate::settings::Settings;
 
@@ -28,9 +29,10 @@ pub fn run_dir(data_dir: &Path, id: &str) -> PathBuf {
     data_dir.join("runs").join(id)
 }
 
-/// Starts the job once a slot is free; returns at once. The run stops at its next step
-/// when DELETE or `[server] run_timeout_secs` sets its flag; on the time limit it is
-/// failed with that reason and its slot freed at once.
+/// Starts the job once a slot is free; returns at once. The run is a task on the service's
+/// runtime: DELETE or `[server] run_timeout_secs` aborts it, and its CPU-bound parts
+/// (blocking threads) stop at their next step. On the time limit the run is failed with
+/// that reason and its slot freed at once.
 pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
     let stop = state.register(&id);
     tokio::spawn(async move {
@@ -46,15 +48,12 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
             Job::Campaigns => "segmenting again",
         };
         let _ = state.store.progress(&id, RunStatus::Running, first, 2);
-        let (st, run_id, flag) = (state.clone(), id.clone(), stop.flag.clone());
+        let watch = Watch::new(observer(&state, &id), stop.flag.clone());
         let upload = settings.input.path.clone();
         let limit = Duration::from_secs(settings.server.run_timeout_secs.max(1));
-        let mut task = tokio::task::spawn_blocking(move || {
-            let _stop = crate::progress::stop_on(flag);
-            execute(&st, &run_id, &settings)
-        });
-        // The slot is freed as soon as the run is over, stopped or out of time; a stopped
-        // computation ends at its next step, in the background.
+        let (st, run_id, w) = (state.clone(), id.clone(), watch.clone());
+        let mut task = tokio::spawn(async move { execute(&st, &run_id, settings, &w).await });
+        // The slot is freed as soon as the run is over, stopped or out of time.
         let outcome = tokio::select! {
             joined = &mut task => Some(joined
                 .unwrap_or_else(|e| Err(anyhow::anyhow!("the run stopped unexpectedly: {e}")))),
@@ -65,12 +64,13 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
             _ = stop.wake.notified() => None,
         };
         stop.flag.store(true, Ordering::Relaxed);
+        task.abort();
         drop(permit);
         state.unregister(&id);
         let deleted = state.store.get(&id).ok().flatten().is_none();
         match outcome {
             _ if deleted => {
-                let _ = task.await;
+                watch.idle().await;
                 finish_deleted(&state, &id);
             }
             Some(Ok(())) => {
@@ -88,6 +88,18 @@ pub fn start(state: Shared, id: String, settings: Settings, job: Job) {
             None => {}
         }
     });
+}
+
+/// Writes each step of the run to the run database as its progress.
+fn observer(state: &Shared, id: &str) -> impl Fn(usize, usize, &str) + Send + Sync + 'static {
+    let (state, id) = (state.clone(), id.to_string());
+    move |n, total, what| {
+        // Pipeline steps fill 2..60 %, the campaigns 60..80 %, charts and report the rest.
+        let percent = (58 * n.saturating_sub(1))
+            .checked_div(total)
+            .map_or(65, |p| (2 + p) as u8);
+        let _ = state.store.progress(&id, RunStatus::Running, what, percent);
+    }
 }
 
 /// How a queued or computing run is told to stop (DELETE, the time limit).
@@ -128,18 +140,7 @@ fn plain_error(e: &anyhow::Error, data_dir: &Path, id: &str, upload: &str) -> St
     text.replace(&dir.display().to_string(), "the run folder")
 }
 
-fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
-    let store_state = state.clone();
-    let run_id = id.to_string();
-    let _observer = crate::progress::observe(move |n, total, what| {
-        // Pipeline steps fill 2..60 %, the campaigns 60..80 %, charts and report the rest.
-        let percent = (58 * n.saturating_sub(1))
-            .checked_div(total)
-            .map_or(65, |p| (2 + p) as u8);
-        let _ = store_state
-            .store
-            .progress(&run_id, RunStatus::Running, what, percent);
-    });
+async fn execute(state: &Shared, id: &str, settings: Settings, watch: &Watch) -> Result<()> {
     let dir = run_dir(&state.data_dir, id);
     let prompts_dir = dir.join("prompts");
     let prompts = if prompts_dir.join("segments.toml").exists() {
@@ -149,13 +150,16 @@ fn execute(state: &Shared, id: &str, settings: &Settings) -> Result<()> {
     }
     .with_currency(&settings.output.currency)
     .with_frequency(settings.rfm.frequency);
-    let (run, doc) = crate::agent::run::run(settings, &prompts, None, None)?;
-    crate::progress::checkpoint()?;
+    let (run, doc) = crate::agent::run::run(&settings, &prompts, None, None, watch).await?;
+    watch.checkpoint()?;
     let _ = state.store.progress(
         id,
         RunStatus::Running,
         "drawing charts and writing the report",
         80,
     );
-    crate::report::write_run(&run, Some(&doc), settings, &dir.join("out"))
+    let out = dir.join("out");
+    watch
+        .blocking(move || crate::report::write_run(&run, Some(&doc), &settings, &out))
+        .await?
 }
