@@ -13,6 +13,7 @@ use crate::ingest::{Input, ReadOptions, SourceInfo};
 use crate::options::InputFormat;
 use crate::progress::Steps;
 use crate::rfm::RfmTable;
+use crate::rfm::accumulate::Totals;
 use crate::run_folder::{self, ClustersFile, RunParams, SnapshotSource};
 use crate::sample;
 use crate::scan::{self, Scan, ScanOptions};
@@ -116,19 +117,15 @@ pub fn sweep(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowR
     Ok(result)
 }
 
+/// Settings → input → cleaning and RFM (one pass) → k (with `k = auto`) → clusters, and the
+/// k sweep the report shows when a report is written.
 pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let started = Instant::now();
     let auto_k = s.cluster.k == KChoice::Auto;
     let report = !s.output.dir.is_empty();
     let steps = Steps::new(2 + usize::from(auto_k || report));
     // Check cheap settings before reading a large file.
-    let forced_dates = s.input.date_format.given();
-    let explicit_snapshot = match s.rfm.snapshot.trim() {
-        "" => None,
-        v => Some(dates::parse_snapshot(v).with_context(|| {
-            format!("--snapshot `{v}` is not a date; use e.g. 2011-12-10 or \"2011-12-10 12:50\"")
-        })?),
-    };
+    let opts = scan_options(s)?;
     let fixed_k = match s.cluster.k {
         KChoice::Fixed(k) => k,
         KChoice::Auto => s.cluster.k_range().map_err(anyhow::Error::msg)?.min,
@@ -137,22 +134,12 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     linfa::ParamGuard::check_ref(&params).context("invalid clustering settings")?;
 
     steps.start("reading and cleaning the input")?;
-    let opts = ScanOptions {
-        read: read_options(s),
-        clean: CleanOptions {
-            returns: s.clean.returns,
-            drop_zero_price: s.clean.drop_zero_price,
-            date_format: forced_dates,
-            snapshot: explicit_snapshot,
-        },
-        frequency: s.rfm.frequency,
-    };
     let Scan {
         source,
         totals,
         date_ambiguous,
     } = scan::scan(&input(s), &opts)?;
-    let (ledger, table) = (totals.ledger, totals.table);
+    let (ledger, table) = (&totals.ledger, &totals.table);
     if date_ambiguous {
         tracing::warn!(
             "{}: dates could be month/day or day/month; read as {}. Pass --date-format if that is wrong",
@@ -166,18 +153,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         KChoice::Fixed(_) => None,
         KChoice::Auto => {
             steps.start("choosing k")?;
-            let result = sweep(&table, s, &source.path)?;
-            if result.points.is_empty() {
-                bail!(
-                    "{}: only {} customers, too few for k = {}..{}",
-                    source.path,
-                    table.len(),
-                    s.cluster.k_min,
-                    s.cluster.k_max
-                );
-            }
-            tracing::info!(k = result.recommended, "k chosen by the elbow rule");
-            Some(result)
+            Some(choose_k(table, s, &source.path)?)
         }
     };
     let params = match &k_choice {
@@ -185,7 +161,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         None => params,
     };
     steps.start("clustering")?;
-    let segmentation = cluster::segment(&table, params)
+    let segmentation = cluster::segment(table, params)
         .with_context(|| format!("{}: cannot cluster", source.path))?;
     tracing::info!(elapsed = ?started.elapsed(), inertia = segmentation.inertia, "clustered");
     // The report's elbow chart: the sweep is computed here, once; reports only render.
@@ -193,39 +169,78 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         Some(c) => Some(c.clone()),
         None if report => {
             steps.start("the k sweep for the report")?;
-            Some(sweep(&table, s, &source.path)?)
+            Some(sweep(table, s, &source.path)?)
         }
         None => None,
     };
     steps.finish();
-
+    let params = run_params(s, &opts, &totals, segmentation.clusters.len());
     Ok(SegmentRun {
-        params: RunParams {
-            frequency: s.rfm.frequency,
-            returns: s.clean.returns,
-            drop_zero_price: s.clean.drop_zero_price,
-            snapshot: dates::format_millis(totals.snapshot),
-            snapshot_source: if explicit_snapshot.is_some() {
-                SnapshotSource::Given
-            } else {
-                SnapshotSource::LastDatePlusOne
-            },
-            k: segmentation.clusters.len(),
-            seed: s.cluster.seed,
-            n_init: s.cluster.n_init,
-            max_iter: s.cluster.max_iter,
-            tolerance: s.cluster.tolerance,
-            date_format: ledger.date_format.clone(),
-            columns: s.input.columns.clone(),
-        },
+        params,
         rows: totals.rows,
         source,
-        ledger,
+        ledger: totals.ledger,
         snapshot: totals.snapshot,
-        rfm: table,
+        rfm: totals.table,
         segmentation,
         k_choice,
         elbow,
         emails: totals.emails,
     })
+}
+
+/// What the pass needs: reader, cleaning and frequency options, the snapshot checked.
+fn scan_options(s: &Settings) -> Result<ScanOptions> {
+    let snapshot = match s.rfm.snapshot.trim() {
+        "" => None,
+        v => Some(dates::parse_snapshot(v).with_context(|| {
+            format!("--snapshot `{v}` is not a date; use e.g. 2011-12-10 or \"2011-12-10 12:50\"")
+        })?),
+    };
+    Ok(ScanOptions {
+        read: read_options(s),
+        clean: CleanOptions {
+            returns: s.clean.returns,
+            drop_zero_price: s.clean.drop_zero_price,
+            date_format: s.input.date_format.given(),
+            snapshot,
+        },
+        frequency: s.rfm.frequency,
+    })
+}
+
+/// The elbow rule's k over the configured range.
+fn choose_k(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowResult> {
+    let result = sweep(table, s, path)?;
+    if result.points.is_empty() {
+        bail!(
+            "{path}: only {} customers, too few for k = {}..{}",
+            table.len(),
+            s.cluster.k_min,
+            s.cluster.k_max
+        );
+    }
+    tracing::info!(k = result.recommended, "k chosen by the elbow rule");
+    Ok(result)
+}
+
+/// Every setting the run used, as clusters.json records it.
+fn run_params(s: &Settings, opts: &ScanOptions, totals: &Totals, k: usize) -> RunParams {
+    RunParams {
+        frequency: s.rfm.frequency,
+        returns: s.clean.returns,
+        drop_zero_price: s.clean.drop_zero_price,
+        snapshot: dates::format_millis(totals.snapshot),
+        snapshot_source: match opts.clean.snapshot {
+            Some(_) => SnapshotSource::Given,
+            None => SnapshotSource::LastDatePlusOne,
+        },
+        k,
+        seed: s.cluster.seed,
+        n_init: s.cluster.n_init,
+        max_iter: s.cluster.max_iter,
+        tolerance: s.cluster.tolerance,
+        date_format: totals.ledger.date_format.clone(),
+        columns: s.input.columns.clone(),
+    }
 }

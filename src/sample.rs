@@ -107,7 +107,14 @@ const DAYS: i64 = 373;
 /// Generates the sample as UTF-8 CSV bytes.
 pub fn generate(spec: &SampleSpec) -> Vec<u8> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
-    let products: Vec<Product> = (0..360)
+    let products = products(&mut rng);
+    let invoices = invoices(spec, &mut rng, &products);
+    let lines = lines(&invoices, &mut rng, &products);
+    write_csv(&lines, &products)
+}
+
+fn products(rng: &mut Xoshiro256PlusPlus) -> Vec<Product> {
+    (0..360)
         .map(|i| Product {
             code: if i % 7 == 0 {
                 format!("{}{}", 20000 + i * 13, ['A', 'B', 'C'][i % 3])
@@ -121,21 +128,33 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
             ),
             price: (rng.gen_range(0.0f64..3.0).exp() * 0.4 * 100.0).round() / 100.0 + 0.19,
         })
-        .collect();
+        .collect()
+}
 
-    // Invoices as (time, customer, country, lines) before numbering.
-    type Invoice = (NaiveDateTime, Option<u32>, &'static str, Vec<(usize, i64)>);
+/// An invoice before numbering: time, customer, country, (product, quantity) lines.
+type Invoice = (NaiveDateTime, Option<u32>, &'static str, Vec<(usize, i64)>);
+
+/// A moment between days `from` and `to` of the sample's year, in shop hours.
+fn at(rng: &mut Xoshiro256PlusPlus, from: i64, to: i64) -> NaiveDateTime {
+    let day = rng.gen_range(from..to.max(from + 1));
+    start() + Duration::days(day) + Duration::minutes(rng.gen_range(0..9 * 60))
+}
+
+fn basket(
+    rng: &mut Xoshiro256PlusPlus,
+    lines: std::ops::Range<usize>,
+    qty: i64,
+    products: usize,
+) -> Vec<(usize, i64)> {
+    let n = rng.gen_range(lines);
+    (0..n)
+        .map(|_| (rng.gen_range(0..products), rng.gen_range(1..=qty)))
+        .collect()
+}
+
+/// Every customer's invoices by persona, then guest checkouts, in time order.
+fn invoices(spec: &SampleSpec, rng: &mut Xoshiro256PlusPlus, products: &[Product]) -> Vec<Invoice> {
     let mut invoices: Vec<Invoice> = Vec::new();
-    let at = |rng: &mut Xoshiro256PlusPlus, from: i64, to: i64| {
-        let day = rng.gen_range(from..to.max(from + 1));
-        start() + Duration::days(day) + Duration::minutes(rng.gen_range(0..9 * 60))
-    };
-    let basket = |rng: &mut Xoshiro256PlusPlus, lines: std::ops::Range<usize>, qty: i64| {
-        let n = rng.gen_range(lines);
-        (0..n)
-            .map(|_| (rng.gen_range(0..products.len()), rng.gen_range(1..=qty)))
-            .collect::<Vec<_>>()
-    };
     for c in 0..spec.customers {
         let id = 12346 + c as u32;
         let u: f64 = rng.r#gen();
@@ -163,20 +182,25 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
             Persona::Lapsed => (rng.gen_range(1..6), 0, 180, 3..15, 12),
         };
         for _ in 0..count {
-            let when = at(&mut rng, from, to);
-            let items = basket(&mut rng, lines.clone(), qty);
+            let when = at(rng, from, to);
+            let items = basket(rng, lines.clone(), qty, products.len());
             invoices.push((when, Some(id), country, items));
         }
     }
     // Guest checkouts: no customer id.
     let guests = invoices.len() / 5;
     for _ in 0..guests {
-        let when = at(&mut rng, 0, DAYS);
-        let items = basket(&mut rng, 1..20, 6);
+        let when = at(rng, 0, DAYS);
+        let items = basket(rng, 1..20, 6, products.len());
         invoices.push((when, None, "United Kingdom", items));
     }
     invoices.sort_by_key(|(t, c, _, _)| (*t, *c));
+    invoices
+}
 
+/// The numbered invoices' lines, with about 3 % of customer invoices partly cancelled a
+/// few days later, in time order.
+fn lines(invoices: &[Invoice], rng: &mut Xoshiro256PlusPlus, products: &[Product]) -> Vec<Line> {
     let mut lines: Vec<Line> = Vec::new();
     let mut cancellations = Vec::new();
     for (n, (when, customer, country, items)) in invoices.iter().enumerate() {
@@ -192,7 +216,6 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
                 country,
             });
         }
-        // About 3 % of customer invoices are partly cancelled a few days later.
         if customer.is_some() && rng.gen_ratio(3, 100) {
             let later =
                 (*when + Duration::days(rng.gen_range(0..5))).min(start() + Duration::days(DAYS));
@@ -210,7 +233,12 @@ pub fn generate(spec: &SampleSpec) -> Vec<u8> {
     }
     lines.extend(cancellations);
     lines.sort_by_key(|l| l.at);
+    lines
+}
 
+/// The lines as the reference export writes them, with a few bad rows and a bad-debt
+/// adjustment.
+fn write_csv(lines: &[Line], products: &[Product]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(lines.len() * 80));
     w.write_record(HEADER).expect("in-memory write");
     // (At least 1: a sample of a handful of lines has no bad rows rather than a panic.)

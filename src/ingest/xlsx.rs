@@ -5,7 +5,7 @@ use std::io::Cursor;
 use calamine::{DataRef, DataType as _, Reader, Xlsx, open_workbook_from_rs};
 use polars::prelude::*;
 
-use super::columns::{Role, resolve};
+use super::columns::{Resolved, Role, resolve};
 use super::limits::{XLSX_MAX_COLUMNS, XLSX_MAX_ROWS};
 use super::{IngestError, InputLimits, Mapped, ReadOptions, corrupt};
 
@@ -39,41 +39,67 @@ fn check_inflated(raw: &[u8], path: &str, limits: &InputLimits) -> Result<(), In
 }
 
 pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
-    let limits = &opts.limits;
-    check_inflated(raw, path, limits)?;
+    check_inflated(raw, path, &opts.limits)?;
     let mut book: Xlsx<_> =
         open_workbook_from_rs(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
-    let sheets = book.sheet_names();
-    let sheet =
-        match &opts.sheet {
-            Some(name) => sheets.iter().find(|s| *s == name).cloned().ok_or_else(|| {
-                IngestError::NoSuchSheet {
-                    path: path.into(),
-                    name: crate::bounded::value(name, crate::bounded::MAX_VALUE),
-                    sheets: crate::bounded::list(&sheets),
-                }
-            })?,
-            None => sheets.first().cloned().ok_or_else(|| IngestError::Sheet {
-                path: path.into(),
-                detail: "the workbook has no sheets".into(),
-            })?,
-        };
+    let sheet = pick_sheet(&book.sheet_names(), opts, path)?;
     let mut cells = book
         .worksheet_cells_reader(&sheet)
         .map_err(|e| corrupt(path, "XLSX", e))?;
+    let (header, pending) = read_header(&mut cells, path, &opts.limits)?;
+    let resolved = resolve(&opts.columns, &header, path)?;
+    let mut rows = Rows::new(&resolved, header.len(), path, &opts.limits);
+    if let Some(cell) = pending {
+        rows.add(cell)?;
+    }
+    while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
+        rows.add(cell)?;
+    }
+    let (rows, columns) = rows.finish();
+    Ok(Mapped {
+        rows,
+        resolved,
+        columns,
+        sheet: Some(sheet),
+    })
+}
 
-    // The first row that has any cell is the header.
+/// The sheet asked for, or the first.
+fn pick_sheet(sheets: &[String], opts: &ReadOptions, path: &str) -> Result<String, IngestError> {
+    match &opts.sheet {
+        Some(name) => {
+            sheets
+                .iter()
+                .find(|s| *s == name)
+                .cloned()
+                .ok_or_else(|| IngestError::NoSuchSheet {
+                    path: path.into(),
+                    name: crate::bounded::value(name, crate::bounded::MAX_VALUE),
+                    sheets: crate::bounded::list(sheets),
+                })
+        }
+        None => sheets.first().cloned().ok_or_else(|| IngestError::Sheet {
+            path: path.into(),
+            detail: "the workbook has no sheets".into(),
+        }),
+    }
+}
+
+type Cells<'a> = calamine::XlsxCellReader<'a, Cursor<&'a [u8]>>;
+
+/// The first row that has any cell is the header; returns it and the next row's first cell.
+fn read_header<'a>(
+    cells: &mut Cells<'a>,
+    path: &str,
+    limits: &InputLimits,
+) -> Result<(Vec<String>, Option<calamine::Cell<DataRef<'a>>>), IngestError> {
     let mut header: Vec<String> = Vec::new();
     let mut header_row = None;
-    let mut pending = None;
     while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
         let (row, col) = cell.get_position();
         match header_row {
             None => header_row = Some(row),
-            Some(r) if r != row => {
-                pending = Some(cell);
-                break;
-            }
+            Some(r) if r != row => return Ok((header, Some(cell))),
             _ => {}
         }
         // The column comes from the cell reference: checked before the header grows to it.
@@ -88,72 +114,84 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
         })?;
         header[col] = name;
     }
-    if header_row.is_none() {
-        return Err(IngestError::Empty { path: path.into() });
+    match header_row {
+        None => Err(IngestError::Empty { path: path.into() }),
+        Some(_) => Ok((header, None)),
     }
-    let resolved = resolve(&opts.columns, &header, path)?;
-    // Column index → slot of the mapped role (most columns map to nothing).
-    let mut by_col: Vec<Option<usize>> = vec![None; header.len()];
-    for (slot, (col, _)) in resolved.found.values().enumerate() {
-        by_col[*col] = Some(slot);
-    }
-    let roles: Vec<Role> = resolved.found.keys().copied().collect();
-    let mut data: Vec<Vec<Cell>> = vec![Vec::new(); roles.len()];
-    let mut current: Vec<Cell> = vec![Cell::Empty; roles.len()];
-    let mut current_row: Option<u32> = None;
-    let mut rows = 0usize;
+}
 
-    let flush = |current: &mut Vec<Cell>, data: &mut Vec<Vec<Cell>>| {
-        for (slot, cell) in current.iter_mut().enumerate() {
-            data[slot].push(std::mem::replace(cell, Cell::Empty));
+/// The mapped columns' cells, row by row (a row's missing cells are empty).
+struct Rows<'a> {
+    /// Column index → slot of the mapped role (most columns map to nothing).
+    by_col: Vec<Option<usize>>,
+    roles: Vec<Role>,
+    data: Vec<Vec<Cell>>,
+    current: Vec<Cell>,
+    current_row: Option<u32>,
+    rows: usize,
+    path: &'a str,
+    limits: &'a InputLimits,
+}
+
+impl<'a> Rows<'a> {
+    fn new(resolved: &Resolved, columns: usize, path: &'a str, limits: &'a InputLimits) -> Self {
+        let mut by_col: Vec<Option<usize>> = vec![None; columns];
+        for (slot, (col, _)) in resolved.found.values().enumerate() {
+            by_col[*col] = Some(slot);
         }
-    };
-    let mut handle = |cell: calamine::Cell<DataRef<'_>>,
-                      current: &mut Vec<Cell>,
-                      data: &mut Vec<Vec<Cell>>,
-                      rows: &mut usize|
-     -> Result<(), IngestError> {
+        let roles: Vec<Role> = resolved.found.keys().copied().collect();
+        Rows {
+            by_col,
+            data: vec![Vec::new(); roles.len()],
+            current: vec![Cell::Empty; roles.len()],
+            roles,
+            current_row: None,
+            rows: 0,
+            path,
+            limits,
+        }
+    }
+
+    fn flush(&mut self) {
+        for (slot, cell) in self.current.iter_mut().enumerate() {
+            self.data[slot].push(std::mem::replace(cell, Cell::Empty));
+        }
+    }
+
+    fn add(&mut self, cell: calamine::Cell<DataRef<'_>>) -> Result<(), IngestError> {
         let (row, col) = cell.get_position();
-        if current_row != Some(row) {
-            if current_row.is_some() {
-                flush(current, data);
+        if self.current_row != Some(row) {
+            if self.current_row.is_some() {
+                self.flush();
             }
-            current_row = Some(row);
-            *rows += 1;
-            limits.check_rows(path, *rows as u64, Some(XLSX_MAX_ROWS))?;
+            self.current_row = Some(row);
+            self.rows += 1;
+            (self.limits).check_rows(self.path, self.rows as u64, Some(XLSX_MAX_ROWS))?;
         }
-        if let Some(&Some(slot)) = by_col.get(col as usize) {
+        if let Some(&Some(slot)) = self.by_col.get(col as usize) {
             let value = convert(cell.get_value());
             if let Cell::Text(t) = &value {
-                limits.check_field(path, t.len(), || {
-                    format!(" (row {rows}, column `{}`)", roles[slot].key())
+                let (rows, role) = (self.rows, self.roles[slot].key());
+                (self.limits).check_field(self.path, t.len(), || {
+                    format!(" (row {rows}, column `{role}`)")
                 })?;
             }
-            current[slot] = value;
+            self.current[slot] = value;
         }
         Ok(())
-    };
-    if let Some(cell) = pending {
-        handle(cell, &mut current, &mut data, &mut rows)?;
-    }
-    while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
-        handle(cell, &mut current, &mut data, &mut rows)?;
-    }
-    if rows > 0 {
-        flush(&mut current, &mut data);
     }
 
-    let columns = roles
-        .iter()
-        .zip(data)
-        .map(|(role, cells)| (*role, to_series(*role, cells)))
-        .collect();
-    Ok(Mapped {
-        rows,
-        resolved,
-        columns,
-        sheet: Some(sheet),
-    })
+    /// The row count and each mapped role's column.
+    fn finish(mut self) -> (usize, Vec<(Role, Series)>) {
+        if self.rows > 0 {
+            self.flush();
+        }
+        let columns = (self.roles.iter())
+            .zip(self.data)
+            .map(|(role, cells)| (*role, to_series(*role, cells)))
+            .collect();
+        (self.rows, columns)
+    }
 }
 
 fn text_of(v: &DataRef<'_>) -> Option<String> {

@@ -173,63 +173,14 @@ impl Client {
         if record.is_some() && !matches!(backend, Backend::Gemini | Backend::Openai) {
             return Err(SetupError::RecordWithoutBackend);
         }
-        let timeout = Duration::from_secs_f64(s.timeout_secs.max(0.001));
-        let http = || {
-            reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout.min(Duration::from_secs(10)))
-                .user_agent(concat!("rfm-agent/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| SetupError::Http(e.to_string()))
-        };
-        let or = |v: &str, default: &str| {
-            if v.is_empty() {
-                default.to_string()
-            } else {
-                v.to_string()
-            }
-        };
         let provider: Box<dyn Provider> = match backend {
             Backend::Off | Backend::Auto => return Ok(None),
             Backend::Replay => {
                 let dir = fixtures.ok_or(SetupError::NoFixtures)?;
                 Box::new(replay::Replay::open(dir, &s.model).map_err(SetupError::Replay)?)
             }
-            Backend::Gemini => {
-                let key = gemini_key.ok_or(SetupError::MissingKey {
-                    backend: "gemini",
-                    var: "GEMINI_API_KEY",
-                    setting: "gemini_api_key",
-                })?;
-                Box::new(gemini::Gemini::new(
-                    http()?,
-                    &or(&s.base_url, gemini::DEFAULT_BASE_URL),
-                    &or(&s.model, gemini::DEFAULT_MODEL),
-                    &key,
-                    timeout,
-                ))
-            }
-            Backend::Openai => {
-                // Local servers (llama.cpp, Ollama, vLLM) need no key; the public API does.
-                let key = match openai_key {
-                    Some(k) => k,
-                    None if !s.base_url.is_empty() => String::new(),
-                    None => {
-                        return Err(SetupError::MissingKey {
-                            backend: "openai",
-                            var: "OPENAI_API_KEY",
-                            setting: "openai_api_key",
-                        });
-                    }
-                };
-                Box::new(openai::OpenAi::new(
-                    http()?,
-                    &or(&s.base_url, openai::DEFAULT_BASE_URL),
-                    &or(&s.model, openai::DEFAULT_MODEL),
-                    &key,
-                    timeout,
-                ))
-            }
+            Backend::Gemini => gemini_provider(s, gemini_key)?,
+            Backend::Openai => openai_provider(s, openai_key)?,
         };
         let live = !matches!(backend, Backend::Replay);
         let cache = (live && s.cache).then(|| {
@@ -387,4 +338,62 @@ impl Client {
             None => Ok(()),
         }
     }
+}
+
+/// The request timeout of the settings.
+fn timeout_of(s: &LlmSettings) -> Duration {
+    Duration::from_secs_f64(s.timeout_secs.max(0.001))
+}
+
+/// The HTTP client every provider uses: request and connect timeouts, our user agent.
+fn http(s: &LlmSettings) -> Result<reqwest::Client, SetupError> {
+    let timeout = timeout_of(s);
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("rfm-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SetupError::Http(e.to_string()))
+}
+
+/// `v`, or `default` when it is empty.
+fn or(v: &str, default: &str) -> String {
+    if v.is_empty() { default } else { v }.to_string()
+}
+
+fn gemini_provider(s: &LlmSettings, key: Option<String>) -> Result<Box<dyn Provider>, SetupError> {
+    let key = key.ok_or(SetupError::MissingKey {
+        backend: "gemini",
+        var: "GEMINI_API_KEY",
+        setting: "gemini_api_key",
+    })?;
+    Ok(Box::new(gemini::Gemini::new(
+        http(s)?,
+        &or(&s.base_url, gemini::DEFAULT_BASE_URL),
+        &or(&s.model, gemini::DEFAULT_MODEL),
+        &key,
+        timeout_of(s),
+    )))
+}
+
+fn openai_provider(s: &LlmSettings, key: Option<String>) -> Result<Box<dyn Provider>, SetupError> {
+    // Local servers (llama.cpp, Ollama, vLLM) need no key; the public API does.
+    let key = match key {
+        Some(k) => k,
+        None if !s.base_url.is_empty() => String::new(),
+        None => {
+            return Err(SetupError::MissingKey {
+                backend: "openai",
+                var: "OPENAI_API_KEY",
+                setting: "openai_api_key",
+            });
+        }
+    };
+    Ok(Box::new(openai::OpenAi::new(
+        http(s)?,
+        &or(&s.base_url, openai::DEFAULT_BASE_URL),
+        &or(&s.model, openai::DEFAULT_MODEL),
+        &key,
+        timeout_of(s),
+    )))
 }

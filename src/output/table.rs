@@ -36,8 +36,17 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
+/// The segment table: the run's header, the cleaning ledger and the clusters.
 pub fn render(run: &SegmentRun) -> String {
     let mut s = String::new();
+    header(&mut s, run);
+    ledger(&mut s, &run.ledger);
+    clusters(&mut s, run);
+    s
+}
+
+/// Input, snapshot and k-means settings.
+fn header(s: &mut String, run: &SegmentRun) {
     let src = &run.source;
     let mut how = vec![src.format.name().to_string()];
     how.extend(src.encoding.clone());
@@ -66,8 +75,10 @@ pub fn render(run: &SegmentRun) -> String {
         "k-means   k = {}, seed = {}, restarts = {}, inertia = {:.2}",
         p.k, p.seed, p.n_init, run.segmentation.inertia
     );
+}
 
-    let l = &run.ledger;
+/// Rows in, each rule's removals with examples, rows kept.
+fn ledger(s: &mut String, l: &crate::clean::Ledger) {
     let _ = writeln!(s, "\nCleaning ledger");
     let _ = writeln!(
         s,
@@ -107,7 +118,10 @@ pub fn render(run: &SegmentRun) -> String {
         );
     }
     let _ = writeln!(s, "  customers: {}", thousands(l.customers as f64, 0));
+}
 
+/// One line per cluster.
+fn clusters(s: &mut String, run: &SegmentRun) {
     let _ = writeln!(s, "\nClusters (0 = most revenue)");
     let _ = writeln!(
         s,
@@ -141,7 +155,6 @@ pub fn render(run: &SegmentRun) -> String {
             thousands(c.monetary.median, 2),
         );
     }
-    s
 }
 
 pub fn clusters_csv(run: &SegmentRun) -> Result<String> {
