@@ -116,15 +116,8 @@ fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<Str
     }
 }
 
-/// Writes one cluster's campaign with the LLM; `Err` only for errors that stop the run.
-pub async fn write(
-    client: &Client,
-    prompts: &Prompts,
-    offers: &[String],
-    temperature: f32,
-    max_tokens: u32,
-    brief: &Brief<'_>,
-) -> Result<Campaign, LlmError> {
+/// The cluster's request from the prompts (temperature and token limit left at zero).
+fn request(prompts: &Prompts, offers: &[String], brief: &Brief<'_>) -> Result<ChatRequest, String> {
     let figures = figures(brief.cluster);
     let ctx = context! {
         name => brief.segment.name,
@@ -137,21 +130,59 @@ pub async fn write(
         max_subject => MAX_SUBJECT,
         ..figures_context(&figures)
     };
-    let render = |field| prompts.render_llm(field, ctx.clone());
-    let (system, user) = match (render("system"), render("user")) {
-        (Ok(s), Ok(u)) => (s, u),
-        (Err(e), _) | (_, Err(e)) => return Ok(fallback(brief.rule, e.to_string())),
+    let render = |field| {
+        prompts
+            .render_llm(field, ctx.clone())
+            .map_err(|e| e.to_string())
     };
-    let mut req = ChatRequest {
-        system,
+    Ok(ChatRequest {
+        system: render("system")?,
         messages: vec![Message {
             role: Role::User,
-            content: user,
+            content: render("user")?,
         }],
         schema_name: "campaign".into(),
         schema: schema(),
-        temperature,
-        max_tokens,
+        temperature: 0.0,
+        max_tokens: 0,
+    })
+}
+
+/// The checked answer as the cluster's campaign.
+fn campaign(brief: &Brief<'_>, a: Answer) -> Campaign {
+    Campaign {
+        cluster: brief.cluster.id,
+        name: a.name.trim().to_string(),
+        rationale: a.rationale,
+        strategy: a.strategy,
+        channels: a.channels,
+        email: Email {
+            subject: a.email.subject,
+            preheader: a.email.preheader,
+            body: a.email.body,
+            ..Email::default()
+        },
+        source: super::CopySource::Llm,
+        fallback_reason: None,
+    }
+}
+
+/// Writes one cluster's campaign with the LLM; `Err` only for errors that stop the run.
+pub async fn write(
+    client: &Client,
+    prompts: &Prompts,
+    offers: &[String],
+    temperature: f32,
+    max_tokens: u32,
+    brief: &Brief<'_>,
+) -> Result<Campaign, LlmError> {
+    let mut req = match request(prompts, offers, brief) {
+        Ok(req) => ChatRequest {
+            temperature,
+            max_tokens,
+            ..req
+        },
+        Err(e) => return Ok(fallback(brief.rule, e)),
     };
     for attempt in 0..2 {
         let resp = match client.complete(&req).await {
@@ -160,23 +191,7 @@ pub async fn write(
             Err(e) => return Ok(fallback(brief.rule, e.to_string())),
         };
         match check(&resp.text, brief, offers) {
-            Ok(a) => {
-                return Ok(Campaign {
-                    cluster: brief.cluster.id,
-                    name: a.name.trim().to_string(),
-                    rationale: a.rationale,
-                    strategy: a.strategy,
-                    channels: a.channels,
-                    email: Email {
-                        subject: a.email.subject,
-                        preheader: a.email.preheader,
-                        body: a.email.body,
-                        ..Email::default()
-                    },
-                    source: super::CopySource::Llm,
-                    fallback_reason: None,
-                });
-            }
+            Ok(a) => return Ok(campaign(brief, a)),
             Err(problems) if attempt == 0 => {
                 tracing::info!(
                     "cluster {}: asking again: {}",

@@ -256,6 +256,30 @@ pub struct Written {
     pub tokens: u64,
 }
 
+/// The item's request from the templates (temperature and token limit left at zero).
+fn request(
+    templates: &Templates,
+    item: &Item,
+    variants: u32,
+    c: &ClusterSummary,
+    offers: &[String],
+) -> Result<ChatRequest, String> {
+    let ctx = (templates.context(item, variants, c, offers)).map_err(|e| e.to_string())?;
+    let system = (templates.render(&templates.t.system, &ctx)).map_err(|e| e.to_string())?;
+    let user = (templates.render(&templates.t.user, &ctx)).map_err(|e| e.to_string())?;
+    Ok(ChatRequest {
+        system,
+        messages: vec![Message {
+            role: Role::User,
+            content: user,
+        }],
+        schema_name: format!("{}_copy", item.channel),
+        schema: schema(item.channel),
+        temperature: 0.0,
+        max_tokens: 0,
+    })
+}
+
 /// Writes one item with the LLM; `Err` only for errors that stop the run.
 #[allow(clippy::too_many_arguments)]
 pub async fn write(
@@ -281,27 +305,13 @@ pub async fn write(
                 tokens,
             })
         };
-    let ctx = match templates.context(item, variants, c, offers) {
-        Ok(ctx) => ctx,
-        Err(e) => return fallback(e.to_string(), vec![], 0),
-    };
-    let (system, user) = match (
-        templates.render(&templates.t.system, &ctx),
-        templates.render(&templates.t.user, &ctx),
-    ) {
-        (Ok(s), Ok(u)) => (s, u),
-        (Err(e), _) | (_, Err(e)) => return fallback(e.to_string(), vec![], 0),
-    };
-    let mut req = ChatRequest {
-        system,
-        messages: vec![Message {
-            role: Role::User,
-            content: user,
-        }],
-        schema_name: format!("{}_copy", item.channel),
-        schema: schema(item.channel),
-        temperature,
-        max_tokens,
+    let mut req = match request(templates, item, variants, c, offers) {
+        Ok(req) => ChatRequest {
+            temperature,
+            max_tokens,
+            ..req
+        },
+        Err(e) => return fallback(e, vec![], 0),
     };
     let mut tokens = 0;
     let mut violations = Vec::new();

@@ -312,6 +312,48 @@ fn emails(
     Ok(out)
 }
 
+/// What the cleaning rules look at in one row.
+struct Row {
+    customer: bool,
+    has_date: bool,
+    /// A number did not parse, or the line's value could not be computed.
+    bad_number: bool,
+    cancelled: bool,
+    /// The amount, when the file maps one (instead of quantity × price).
+    amount: Option<f64>,
+    /// Quantity and price where they parsed.
+    quantity: Option<f64>,
+    price: Option<f64>,
+}
+
+impl Row {
+    /// The first rule that removes the row, in the ledger's order; `None` keeps it.
+    #[inline]
+    fn rule(&self, opts: &CleanOptions) -> Option<Rule> {
+        if !self.customer {
+            Some(Rule::MissingCustomer)
+        } else if !self.has_date {
+            Some(Rule::BadDate)
+        } else if self.bad_number {
+            Some(Rule::BadNumber)
+        } else if self.cancelled && opts.returns == Returns::Drop {
+            Some(Rule::Cancellation)
+        } else if self.cancelled {
+            None
+        } else if let Some(a) = self.amount {
+            (a <= 0.0).then_some(Rule::AmountNotPositive)
+        } else if self.quantity.is_some_and(|q| q <= 0.0) {
+            Some(Rule::QuantityNotPositive)
+        } else if self.price.is_some_and(|p| p < 0.0) {
+            Some(Rule::PriceNegative)
+        } else if opts.drop_zero_price && self.price == Some(0.0) {
+            Some(Rule::PriceZero)
+        } else {
+            None
+        }
+    }
+}
+
 /// Types and classifies one chunk.
 pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
     let n = chunk.rows;
@@ -360,27 +402,16 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
         };
         let revenue = value.unwrap_or(0.0);
         let is_cancel = cancelled[i];
-        let rule = if customer[i] == NONE {
-            Some(Rule::MissingCustomer)
-        } else if !has_date {
-            Some(Rule::BadDate)
-        } else if bad_number || value.is_none() {
-            Some(Rule::BadNumber)
-        } else if is_cancel && opts.returns == Returns::Drop {
-            Some(Rule::Cancellation)
-        } else if is_cancel {
-            None
-        } else if amount.is_some() {
-            (revenue <= 0.0).then_some(Rule::AmountNotPositive)
-        } else if qs == OK && q <= 0.0 {
-            Some(Rule::QuantityNotPositive)
-        } else if ps == OK && p < 0.0 {
-            Some(Rule::PriceNegative)
-        } else if opts.drop_zero_price && ps == OK && p == 0.0 {
-            Some(Rule::PriceZero)
-        } else {
-            None
+        let row = Row {
+            customer: customer[i] != NONE,
+            has_date,
+            bad_number: bad_number || value.is_none(),
+            cancelled: is_cancel,
+            amount: amount.is_some().then_some(revenue),
+            quantity: (qs == OK).then_some(q),
+            price: (ps == OK).then_some(p),
         };
+        let rule = row.rule(opts);
         out.revenue.push(revenue);
         if let Some(rule) = rule {
             out.outcome.push(1 + rule as u8);

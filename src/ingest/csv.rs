@@ -475,17 +475,8 @@ pub(crate) fn open(
     opts: &ReadOptions,
     info: impl Fn(&super::Resolved) -> super::SourceInfo,
 ) -> Result<super::Stream, IngestError> {
-    let mut buffered = std::io::BufReader::with_capacity(1 << 16, reader);
-    let gzip = std::io::BufRead::fill_buf(&mut buffered)
-        .map_err(|e| corrupt(path, "CSV", e))?
-        .starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
     let mut blocks = Blocks {
-        reader,
+        reader: ungzipped(reader, path)?,
         carry: Vec::new(),
         eof: false,
         quoting: true,
@@ -507,21 +498,7 @@ pub(crate) fn open(
     let plan = plan(peek, path, opts)?;
     blocks.quoting = plan.quote.is_some();
     let resolved = resolve(&opts.columns, &plan.headers, path)?;
-    let mut wanted: Vec<(Role, usize)> =
-        resolved.found.iter().map(|(r, (i, _))| (*r, *i)).collect();
-    wanted.sort_by_key(|(_, idx)| *idx);
-    let mut projection: Vec<usize> = wanted.iter().map(|(_, i)| *i).collect();
-    projection.dedup();
-    let numeric = [Role::Quantity, Role::Price, Role::Amount]
-        .iter()
-        .filter_map(|r| resolved.header(*r).map(str::to_string))
-        .collect();
-    let plan = Arc::new(BlockPlan {
-        wanted,
-        projection,
-        numeric,
-        ..plan
-    });
+    let plan = Arc::new(plan.mapped(&resolved));
     let mut decoder = Decoder {
         mode: opts.encoding,
         latin1: false,
@@ -565,6 +542,43 @@ pub(crate) fn open(
         pieces: Box::new(pieces),
         encoding: Some(encoding),
     })
+}
+
+/// `reader`, decompressed when it starts with gzip's magic number.
+fn ungzipped(
+    reader: Box<dyn Read + Send>,
+    path: &str,
+) -> Result<Box<dyn Read + Send>, IngestError> {
+    let mut buffered = std::io::BufReader::with_capacity(1 << 16, reader);
+    let gzip = std::io::BufRead::fill_buf(&mut buffered)
+        .map_err(|e| corrupt(path, "CSV", e))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    })
+}
+
+impl BlockPlan {
+    /// The plan with the mapped columns to read: which, in file order, and which are numbers.
+    fn mapped(self, resolved: &super::Resolved) -> BlockPlan {
+        let mut wanted: Vec<(Role, usize)> =
+            resolved.found.iter().map(|(r, (i, _))| (*r, *i)).collect();
+        wanted.sort_by_key(|(_, idx)| *idx);
+        let mut projection: Vec<usize> = wanted.iter().map(|(_, i)| *i).collect();
+        projection.dedup();
+        let numeric = [Role::Quantity, Role::Price, Role::Amount]
+            .iter()
+            .filter_map(|r| resolved.header(*r).map(str::to_string))
+            .collect();
+        BlockPlan {
+            wanted,
+            projection,
+            numeric,
+            ..self
+        }
+    }
 }
 
 /// Layout, quoting and header from the first block.
