@@ -166,6 +166,15 @@ pub struct InputArgs {
     /// Date format: auto, excel, epoch-s, epoch-ms, rfc3339 or a strftime pattern.
     #[arg(long, value_name = "FMT")]
     pub date_format: Option<DateChoice>,
+    /// With --input postgres://USER@HOST:PORT/DB: the table to read (password from PGPASSWORD).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// With --input postgres://…: a query to read instead of a table.
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
+    /// Seconds to wait for the database's connection and each statement (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub engine_timeout: Option<u64>,
 }
 
 /// How customers are measured and clustered.
@@ -325,6 +334,15 @@ impl InputArgs {
         if let Some(d) = &self.date_format {
             i.date_format = d.clone();
         }
+        let e = &mut s.engine;
+        if let Some(t) = &self.table {
+            e.table = t.clone();
+        }
+        if let Some(q) = &self.query {
+            e.query = q.clone();
+        }
+        e.timeout_secs = self.engine_timeout.unwrap_or(e.timeout_secs);
+        let i = &mut s.input;
         if let Some(spec) = &self.columns {
             i.columns
                 .apply_overrides(spec)

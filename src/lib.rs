@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod compare;
 pub mod convert;
 pub mod dates;
+pub mod engine;
 pub mod ingest;
 pub mod intern;
 pub mod llm;

@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Segment(args) => {
             args.apply(&mut settings).map_err(anyhow::Error::msg)?;
-            let run = pipeline::run_segment(&settings)?;
+            let run = segment_off_the_runtime(&settings).await?;
             if !settings.output.dir.is_empty() {
                 report::write_run(&run, None, &settings, Path::new(&settings.output.dir))?;
             }
@@ -109,7 +109,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Agent(args) => agent_command(args, settings).await,
         Command::Sample(args) => sample_command(&args.out),
-        Command::Elbow(args) => elbow_command(args, settings),
+        Command::Elbow(args) => elbow_command(args, settings).await,
         Command::Compare(args) => compare_command(args),
         Command::Batch(args) => batch_command(args, settings).await,
         Command::Serve(args) => {
@@ -164,9 +164,17 @@ fn sample_command(out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCode> {
+/// The pipeline on a blocking thread (a database engine waits on the runtime from there).
+async fn segment_off_the_runtime(settings: &Settings) -> Result<pipeline::SegmentRun> {
+    let s = settings.clone();
+    progress::Watch::default()
+        .blocking(move || pipeline::run_segment(&s))
+        .await?
+}
+
+async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCode> {
     args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
-    let run = pipeline::run_segment(&settings)?;
+    let run = segment_off_the_runtime(&settings).await?;
     let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
     let json = ElbowFile::new(result.clone()).to_json();
     if !settings.output.dir.is_empty() {

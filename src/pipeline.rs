@@ -138,7 +138,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         source,
         totals,
         date_ambiguous,
-    } = scan::scan(&input(s), &opts)?;
+    } = scan_input(s, &opts)?;
     let (ledger, table) = (&totals.ledger, &totals.table);
     if date_ambiguous {
         tracing::warn!(
@@ -187,6 +187,21 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         elbow,
         emails: totals.emails,
     })
+}
+
+/// The pass over the input: read here, or run by the database the input names.
+fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
+    use crate::engine::postgres;
+    if !postgres::is_url(&s.input.path) {
+        return scan::scan(&input(s), opts);
+    }
+    let password = std::env::var("PGPASSWORD").unwrap_or_else(|_| s.engine.password.0.clone());
+    let e = &s.engine;
+    let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
+    let target = postgres::Target::new(&s.input.path, &e.table, &e.query, &password, timeout)?;
+    let runtime = tokio::runtime::Handle::try_current()
+        .context("the PostgreSQL engine needs the async runtime")?;
+    runtime.block_on(postgres::scan(&target, opts))
 }
 
 /// What the pass needs: reader, cleaning and frequency options, the snapshot checked.

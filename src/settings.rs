@@ -28,6 +28,32 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub server: ServerSettings,
     pub limits: crate::ingest::InputLimits,
+    pub engine: EngineSettings,
+}
+
+/// Where the data lives when `input.path` names a database (`postgres://USER@HOST:PORT/DB`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// The table to read (`schema.table` allowed).
+    pub table: String,
+    /// Or a query of the caller's choosing.
+    pub query: String,
+    /// Longest wait for the connection and for each statement.
+    pub timeout_secs: u64,
+    /// The database password; prefer the environment variable PGPASSWORD.
+    pub password: ApiKey,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            table: String::new(),
+            query: String::new(),
+            timeout_secs: 60,
+            password: ApiKey::default(),
+        }
+    }
 }
 
 /// Limits of `rfm-agent serve`.

@@ -93,6 +93,9 @@ pub struct Ledger {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub returns_netted: Option<usize>,
     pub date_format: String,
+    /// Said of the ledger where it differs from a file's (e.g. no example rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Ledger {

@@ -21,7 +21,7 @@ pub enum CustomerKey {
 }
 
 impl CustomerKey {
-    fn of_text(s: &str) -> CustomerKey {
+    pub fn of_text(s: &str) -> CustomerKey {
         let canonical = !s.is_empty()
             && s.len() <= 19
             && s.bytes().all(|b| b.is_ascii_digit())

@@ -139,6 +139,8 @@ pub enum FileFormat {
     Csv,
     Xlsx,
     Parquet,
+    /// A PostgreSQL table or query, read by its engine (never by the file readers).
+    Postgres,
 }
 
 impl FileFormat {
@@ -177,6 +179,7 @@ impl FileFormat {
             FileFormat::Csv => "csv",
             FileFormat::Xlsx => "xlsx",
             FileFormat::Parquet => "parquet",
+            FileFormat::Postgres => "postgres",
         }
     }
 }
@@ -394,6 +397,9 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
         columns: resolved.manifest(),
     };
     match format {
+        FileFormat::Postgres => Err(IngestError::Options(format!(
+            "{name}: a database is read with --input postgres://USER@HOST:PORT/DB"
+        ))),
         FileFormat::Csv => csv::open(input.reader()?, &name, opts, info),
         FileFormat::Parquet => {
             let file = match input {
@@ -477,6 +483,9 @@ pub fn read_all_columns(
             Ok((csv::checked_frame(&p, None, &[], &display)?.0, resolved))
         }
         FileFormat::Parquet => parquet::read_all(&bytes, &display, opts),
+        FileFormat::Postgres => Err(IngestError::Options(format!(
+            "{display}: a database is read with --input postgres://USER@HOST:PORT/DB"
+        ))),
         FileFormat::Xlsx => Err(IngestError::Options(format!(
             "{display}: converting from XLSX is not supported; convert from CSV or Parquet"
         ))),

@@ -57,7 +57,9 @@ fn header(s: &mut String, run: &SegmentRun) {
         how.push(format!("sheet {sh}"));
     }
     let _ = writeln!(s, "Input     {} ({})", src.path, how.join(", "));
-    let _ = writeln!(s, "          sha256 {}", src.sha256);
+    if !src.sha256.is_empty() {
+        let _ = writeln!(s, "          sha256 {}", src.sha256);
+    }
     let p = &run.params;
     let _ = writeln!(
         s,
@@ -118,6 +120,9 @@ fn ledger(s: &mut String, l: &crate::clean::Ledger) {
         );
     }
     let _ = writeln!(s, "  customers: {}", thousands(l.customers as f64, 0));
+    if let Some(note) = &l.note {
+        let _ = writeln!(s, "  ({note})");
+    }
 }
 
 /// One line per cluster.

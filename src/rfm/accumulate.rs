@@ -54,6 +54,21 @@ fn text_of(key: &CustomerKey) -> &str {
     }
 }
 
+/// One customer's figures as an engine returns them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Aggregate {
+    /// Latest purchase (returns excluded), in milliseconds.
+    pub last: Option<i64>,
+    /// Purchase lines (returns excluded).
+    pub lines: u64,
+    /// Distinct invoices among the purchase lines (a line without an invoice counts as one).
+    pub invoices: u64,
+    /// Kept lines, returns included.
+    pub kept: u64,
+    pub monetary: f64,
+    pub returned: bool,
+}
+
 /// What the accumulator needs to know of the run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -241,6 +256,44 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Takes what an engine aggregated where the data lives: the rows and revenue read, the
+    /// last date, and each rule's rows and revenue (no example rows: a table has no row
+    /// numbers). Customers come with [`Accumulator::add_customer`].
+    pub fn add_counts(
+        &mut self,
+        rows: u64,
+        revenue_in: f64,
+        kept_value: f64,
+        max_date: Option<i64>,
+        removed: &[(Rule, usize, f64)],
+    ) -> Result<(), IngestError> {
+        self.rows += rows;
+        (self.settings.limits).check_rows(&self.settings.path, self.rows, None)?;
+        self.revenue_in += revenue_in;
+        self.kept_value += kept_value;
+        self.max_date = self.max_date.max(max_date);
+        for &(rule, rows, revenue) in removed {
+            let t = &mut self.tallies[rule as usize];
+            t.rows += rows;
+            t.revenue += revenue;
+        }
+        Ok(())
+    }
+
+    /// Takes one customer's figures as an engine aggregated them.
+    pub fn add_customer(&mut self, key: &str, c: Aggregate) -> Result<(), IngestError> {
+        let id = self.resolve(vec![CustomerKey::of_text(key)])?[0] as usize;
+        let slot = &mut self.customers[id];
+        slot.last = slot.last.max(c.last.unwrap_or(i64::MIN));
+        slot.lines += c.lines;
+        slot.invoices += c.invoices;
+        slot.kept += c.kept;
+        slot.monetary += c.monetary;
+        slot.returned |= c.returned;
+        self.netted += c.kept.saturating_sub(c.lines) as usize;
+        Ok(())
+    }
+
     /// The RFM table and the ledger. `snapshot` = `None` takes the last date + 1 day.
     /// `None` when no row has a readable date.
     pub fn finish(self, snapshot: Option<i64>, date_format: String) -> Option<Totals> {
@@ -255,6 +308,7 @@ impl Accumulator {
             removed: Vec::new(),
             returns_netted: (self.settings.returns == Returns::Net).then_some(self.netted),
             date_format,
+            note: None,
         };
         let enter = |ledger: &mut Ledger, rule: Rule, t: &Tally| {
             ledger.add(rule, t.rows, t.revenue, &t.examples)

@@ -11,6 +11,7 @@ mod hostile;
 mod llm;
 mod llm_server;
 mod options;
+mod postgres;
 mod reference;
 mod report;
 mod server;
