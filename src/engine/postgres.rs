@@ -54,21 +54,19 @@ impl Target {
                 "postgres: the URL holds a password; remove it and set PGPASSWORD (or [engine] password in the settings) instead"
             );
         }
+        config.connect_timeout(timeout);
+        let (host, port) = address(&config);
+        let user = config.get_user().unwrap_or("").to_string();
+        let db = config.get_dbname().unwrap_or("").to_string();
+        let name = format!("postgres://{user}@{host}:{port}/{db}");
+        // As libpq: PGPASSWORD (or the settings), else the password file.
+        let password = match password {
+            "" => super::pgpass::lookup(&host, port, &db, &user).unwrap_or_default(),
+            p => p.to_string(),
+        };
         if !password.is_empty() {
             config.password(password);
         }
-        config.connect_timeout(timeout);
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-            None => "localhost".into(),
-        };
-        let port = config.get_ports().first().copied().unwrap_or(5432);
-        let name = format!(
-            "postgres://{}@{host}:{port}/{}",
-            config.get_user().unwrap_or(""),
-            config.get_dbname().unwrap_or("")
-        );
         let from = match (table.trim(), query.trim()) {
             ("", "") => bail!("{name}: name the data with --table NAME or --query \"SELECT …\""),
             (t, "") => t.split('.').map(ident).collect::<Vec<_>>().join("."),
@@ -82,6 +80,16 @@ impl Target {
             timeout,
         })
     }
+}
+
+/// The first host and port of the URL (libpq's defaults otherwise).
+fn address(config: &Config) -> (String, u16) {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
 }
 
 /// A quoted identifier.

@@ -178,3 +178,47 @@ fn database_errors_name_the_engine_the_host_and_what_to_do() {
         "{e}"
     );
 }
+
+#[test]
+fn the_password_file_is_read_and_a_slow_query_times_out() {
+    let Some((url, password)) = server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = dir.path().join("pgpass");
+    let port = url.rsplit(':').next().unwrap().split('/').next().unwrap();
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{port}:postgres:postgres:{password}\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let some = "SELECT * FROM retail WHERE customerid < 12500";
+    let out = std_bin()
+        .args([
+            "segment", "--input", &url, "--query", some, "--k", "2", "--format", "json",
+        ])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", &pgpass)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert!(doc["ledger"]["customers"].as_u64().unwrap() > 50, "{doc}");
+
+    let slow = "SELECT * FROM retail WHERE pg_sleep(0.01) IS NOT NULL";
+    let e = refused(
+        &[
+            "segment",
+            "--input",
+            &url,
+            "--query",
+            slow,
+            "--engine-timeout",
+            "1",
+        ],
+        &password,
+        &dir.path().join("out"),
+    );
+    assert!(e.contains("statement timeout"), "{e}");
+}
