@@ -195,8 +195,12 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     if !postgres::is_url(&s.input.path) {
         return scan::scan(&input(s), opts);
     }
-    let password = std::env::var("PGPASSWORD").unwrap_or_else(|_| s.engine.password.0.clone());
+    // The settings' password, else PGPASSWORD; else the target reads the password file.
     let e = &s.engine;
+    let password = match e.password.0.as_str() {
+        "" => std::env::var("PGPASSWORD").unwrap_or_default(),
+        p => p.to_string(),
+    };
     let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
     let target = postgres::Target::new(&s.input.path, &e.table, &e.query, &password, timeout)?;
     let runtime = tokio::runtime::Handle::try_current()

@@ -29,6 +29,44 @@ pub struct Settings {
     pub server: ServerSettings,
     pub limits: crate::ingest::InputLimits,
     pub engine: EngineSettings,
+    /// Named data sources the service may read (`source=NAME` in the API); defined by the
+    /// operator only: a client never sends a connection string.
+    pub sources: std::collections::BTreeMap<String, SourceSettings>,
+}
+
+/// One named source: a database and the table or query to read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    /// `postgres://USER@HOST:PORT/DB` (no password).
+    pub url: String,
+    pub table: String,
+    pub query: String,
+    /// The database password; else the service's PGPASSWORD or password file.
+    pub password: ApiKey,
+}
+
+impl Settings {
+    /// Reads from the named source: its database, table or query, and password.
+    pub fn use_source(&mut self, name: &str) -> Result<(), String> {
+        let Some(src) = self.sources.get(name) else {
+            let names: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+            return Err(format!(
+                "no source named `{}`; this service has: {}",
+                crate::bounded::value(name, 64),
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        };
+        self.input.path = src.url.clone();
+        self.engine.table = src.table.clone();
+        self.engine.query = src.query.clone();
+        self.engine.password = src.password.clone();
+        Ok(())
+    }
 }
 
 /// Where the data lives when `input.path` names a database (`postgres://USER@HOST:PORT/DB`).

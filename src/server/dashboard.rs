@@ -71,6 +71,8 @@ pub async fn config(State(s): State<Shared>) -> Json<Value> {
             "currency": st.output.currency,
         },
         "columns": st.input.columns,
+        // The operator's data sources, by name only (never a URL or password).
+        "sources": st.sources.keys().collect::<Vec<_>>(),
         // What the form offers, so that the dashboard hard-codes none of it.
         "choices": {
             "k": {"min": K_MIN, "max": K_MAX, "auto_label": "Automatic (best fit)"},

@@ -10,7 +10,15 @@ use crate::rfm::Frequency;
 use crate::settings::{Backend, Settings};
 
 /// The options a run accepts, with what each takes (also in the OpenAPI document).
-pub const NAMES: [&str; 6] = ["k", "frequency", "snapshot", "columns", "llm", "sample"];
+pub const NAMES: [&str; 7] = [
+    "k",
+    "frequency",
+    "snapshot",
+    "columns",
+    "llm",
+    "sample",
+    "source",
+];
 
 /// Longest option name and value taken (and echoed in messages).
 pub const MAX_NAME: usize = 64;
@@ -28,6 +36,9 @@ pub fn apply(settings: &mut Settings, options: &Map<String, Value>) -> Result<()
     }
     run.apply(settings)
         .map_err(|e| format!("option `columns`: {e}"))?;
+    if let Some(name) = source(options) {
+        settings.use_source(&name)?;
+    }
     if let Some(b) = run.llm
         && !crate::llm::client::backend_ready(&settings.llm, b)
     {
@@ -79,6 +90,8 @@ fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
             run.snapshot = Some(text);
         }
         "columns" => run.columns = Some(text),
+        // Checked against the operator's sources when applied.
+        "source" => {}
         "llm" => run.llm = Some(backend(&text)?),
         "sample" => {
             if !matches!(text.as_str(), "true" | "false" | "1" | "0") {
@@ -128,6 +141,16 @@ pub fn api_name(b: Backend) -> &'static str {
         Backend::Gemini => "gemini",
         Backend::Openai => "openai",
     }
+}
+
+/// The named source the options ask for, if any.
+pub fn source(options: &Map<String, Value>) -> Option<String> {
+    options
+        .get("source")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// Whether the options ask for the built-in sample.

@@ -151,16 +151,22 @@ pub async fn create(
     let mut settings = s.settings.clone();
     options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
     let sample = options::wants_sample(&opts);
-    let stored = match (&file, sample) {
+    let source = options::source(&opts);
+    let stored = match (&file, sample || source.is_some()) {
         (Some(_), true) => {
             return Err(ApiError::BadRequest(
-                "send either a file or sample=true, not both".into(),
+                "send one of a file, sample=true or source=NAME, not more".into(),
+            ));
+        }
+        _ if sample && source.is_some() => {
+            return Err(ApiError::BadRequest(
+                "send one of a file, sample=true or source=NAME, not more".into(),
             ));
         }
         (None, false) => {
             return Err(ApiError::BadRequest(
-                "no file: attach one as the form field `file`, or send sample=true to try the \
-                 built-in sample"
+                "no file: attach one as the form field `file`, send sample=true to try the \
+                 built-in sample, or source=NAME for one of the service's data sources"
                     .into(),
             ));
         }
@@ -172,9 +178,10 @@ pub async fn create(
         }
         (None, true) => None,
     };
-    let input_name = match &file {
-        Some((name, _, _)) => name.clone(),
-        None => "built-in sample".to_string(),
+    let input_name = match (&file, &source) {
+        (Some((name, _, _)), _) => name.clone(),
+        (None, Some(src)) => format!("source {src}"),
+        (None, None) => "built-in sample".to_string(),
     };
     let id = new_id();
     let dir = run_dir(&s.data_dir, &id);
@@ -198,7 +205,7 @@ pub async fn create(
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);
     }
-    configure(&mut settings, &dir, stored.as_deref());
+    configure(&mut settings, &dir, stored.as_deref(), source.is_some());
     worker::start(s.clone(), id.clone(), settings, Job::Full);
     Ok((
         StatusCode::ACCEPTED,
@@ -207,12 +214,20 @@ pub async fn create(
     ))
 }
 
-/// Points the settings at the run's stored upload (none: the built-in sample) and output.
-fn configure(settings: &mut crate::settings::Settings, dir: &FsPath, stored: Option<&str>) {
-    settings.input.path = match stored {
-        Some(name) => dir.join(name).display().to_string(),
-        None => String::new(),
-    };
+/// Points the settings at the run's stored upload (none: the built-in sample, unless the run
+/// reads a named source, which the options already set) and output.
+fn configure(
+    settings: &mut crate::settings::Settings,
+    dir: &FsPath,
+    stored: Option<&str>,
+    from_source: bool,
+) {
+    if !from_source {
+        settings.input.path = match stored {
+            Some(name) => dir.join(name).display().to_string(),
+            None => String::new(),
+        };
+    }
     settings.output.dir = dir.join("out").display().to_string();
 }
 
@@ -432,6 +447,7 @@ pub async fn campaigns(
             .await
             .map_err(ApiError::internal)??;
     }
+    let from_source = options::source(&opts).is_some();
     match s.store.requeue(&id, &Value::Object(opts), s.max_active())? {
         Requeue::Queued => {}
         Requeue::Missing => return Err(ApiError::NotFound(format!("no run `{id}`"))),
@@ -447,7 +463,12 @@ pub async fn campaigns(
         let _ = std::fs::remove_dir_all(dir.join("prompts"));
         std::fs::rename(&new, dir.join("prompts"))?;
     }
-    configure(&mut settings, &dir, stored_upload(&dir).as_deref());
+    configure(
+        &mut settings,
+        &dir,
+        stored_upload(&dir).as_deref(),
+        from_source,
+    );
     worker::start(s.clone(), id.clone(), settings, Job::Campaigns);
     Ok((
         StatusCode::ACCEPTED,

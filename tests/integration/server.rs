@@ -248,7 +248,7 @@ async fn bad_requests_say_what_to_do_and_failed_runs_say_why() {
         (vec![], "no file"),
         (
             vec![("sample", None, b"true"), ("file", Some("a.csv"), &csv)],
-            "either a file or sample",
+            "one of a file, sample=true or source=NAME",
         ),
         (
             vec![("sample", None, b"true"), ("k", None, b"21")],

@@ -97,8 +97,11 @@ async function init() {
       el("label", { for: id }, label),
       el("input", { id, "data-role": role, type: "text", placeholder: c.columns[role] || "(none)" })));
   }
-  $("run-form").addEventListener("submit", (e) => { e.preventDefault(); startRun(false); });
-  $("run-sample").addEventListener("click", () => startRun(true));
+  $("run-form").addEventListener("submit", (e) => { e.preventDefault(); startRun("file"); });
+  $("run-sample").addEventListener("click", () => startRun("sample"));
+  for (const name of c.sources) $("source").append(el("option", { value: name }, name));
+  $("source-field").hidden = $("run-source").hidden = !c.sources.length;
+  $("run-source").addEventListener("click", () => startRun("source"));
   $("rewrite").addEventListener("click", rewrite);
   $("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compareRuns(); });
   await refreshRuns();
@@ -108,12 +111,14 @@ async function init() {
 
 // ---- starting and following a run ---------------------------------------
 
-async function startRun(sample) {
+async function startRun(kind) {
   showError("");
   const form = new FormData();
   const file = $("file").files[0];
-  if (sample) {
+  if (kind === "sample") {
     form.append("sample", "true");
+  } else if (kind === "source") {
+    form.append("source", $("source").value);
   } else if (!file) {
     showError("Choose a file first, or try the built-in sample.");
     return;
@@ -144,7 +149,7 @@ async function startRun(sample) {
 }
 
 function setBusy(busy) {
-  for (const id of ["run-file", "run-sample", "rewrite"]) $(id).disabled = busy;
+  for (const id of ["run-file", "run-sample", "run-source", "rewrite"]) $(id).disabled = busy;
 }
 
 function follow(id) {
