@@ -392,21 +392,13 @@ pub async fn file(
 /// Largest campaigns-rerun request: two template files of at most 256 KB each.
 pub const CAMPAIGNS_BODY: usize = 1 << 20;
 
-/// `POST /v1/runs/{id}/campaigns`: `{"llm": …, "segments_toml": …, "llm_toml": …}`.
-pub async fn campaigns(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    body: Option<Json<Map<String, Value>>>,
-) -> Result<impl IntoResponse, ApiError> {
-    valid_id(&id)?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
-    let run = s
-        .store
-        .get(&id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
-    let mut opts = run.options.as_object().cloned().unwrap_or_default();
+/// A campaigns rerun's fields: `llm` into the options, the templates' texts returned.
+fn rerun_fields(
+    body: &Map<String, Value>,
+    opts: &mut Map<String, Value>,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
     let mut prompts: Vec<(&'static str, String)> = Vec::new();
-    for (name, value) in &body {
+    for (name, value) in body {
         match name.as_str() {
             "llm" => {
                 opts.insert("llm".into(), value.clone());
@@ -430,6 +422,23 @@ pub async fn campaigns(
             }
         }
     }
+    Ok(prompts)
+}
+
+/// `POST /v1/runs/{id}/campaigns`: `{"llm": …, "segments_toml": …, "llm_toml": …}`.
+pub async fn campaigns(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Map<String, Value>>>,
+) -> Result<impl IntoResponse, ApiError> {
+    valid_id(&id)?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let run = s
+        .store
+        .get(&id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
+    let mut opts = run.options.as_object().cloned().unwrap_or_default();
+    let prompts = rerun_fields(&body, &mut opts)?;
     let mut settings = s.settings.clone();
     options::apply(&mut settings, &opts).map_err(ApiError::BadRequest)?;
     let dir = run_dir(&s.data_dir, &id);
