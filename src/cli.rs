@@ -166,6 +166,11 @@ pub struct InputArgs {
     /// Date format: auto, excel, epoch-s, epoch-ms, rfc3339 or a strftime pattern.
     #[arg(long, value_name = "FMT")]
     pub date_format: Option<DateChoice>,
+}
+
+/// Where the data lives when `--input` names a database.
+#[derive(Debug, Args, Default)]
+pub struct EngineArgs {
     /// With --input postgres://USER@HOST:PORT/DB: the table to read (password from PGPASSWORD).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
@@ -214,6 +219,8 @@ pub struct ModelArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Write the results (customers.csv, clusters.json, …) to this directory.
@@ -334,6 +341,17 @@ impl InputArgs {
         if let Some(d) = &self.date_format {
             i.date_format = d.clone();
         }
+        if let Some(spec) = &self.columns {
+            i.columns
+                .apply_overrides(spec)
+                .map_err(|e| format!("--columns: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl EngineArgs {
+    pub fn apply(&self, s: &mut Settings) {
         let e = &mut s.engine;
         if let Some(t) = &self.table {
             e.table = t.clone();
@@ -342,13 +360,6 @@ impl InputArgs {
             e.query = q.clone();
         }
         e.timeout_secs = self.engine_timeout.unwrap_or(e.timeout_secs);
-        let i = &mut s.input;
-        if let Some(spec) = &self.columns {
-            i.columns
-                .apply_overrides(spec)
-                .map_err(|e| format!("--columns: {e}"))?;
-        }
-        Ok(())
     }
 }
 
@@ -373,6 +384,7 @@ impl ModelArgs {
 impl RunArgs {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         self.input.apply(s)?;
+        self.engine.apply(s);
         self.model.options().apply(s)?;
         if let Some(dir) = &self.out {
             s.output.dir = dir.display().to_string();
