@@ -165,6 +165,29 @@ fn database_errors_name_the_engine_the_host_and_what_to_do() {
     );
     assert!(e.contains("PGPASSWORD") && !e.contains("url-secret"), "{e}");
 
+    // A missing column and a number stored as text: named, with what to do.
+    let no_customer = "SELECT invoiceno, invoicedate, quantity, unitprice FROM retail";
+    let e = refused(
+        &["segment", "--input", &url, "--query", no_customer],
+        &password,
+        &out,
+    );
+    assert!(
+        e.contains("required column(s) missing: customer") && e.contains("--columns"),
+        "{e}"
+    );
+    let text_quantity = "SELECT customerid, invoiceno, invoicedate, quantity::text AS quantity, \
+                         unitprice FROM retail";
+    let e = refused(
+        &["segment", "--input", &url, "--query", text_quantity],
+        &password,
+        &out,
+    );
+    assert!(
+        e.contains("column `quantity` has type text, not a number"),
+        "{e}"
+    );
+
     // Dates stored as text: the column is named, with the cast to write.
     let query = "SELECT customerid, invoiceno, to_char(invoicedate, 'MM/DD/YYYY HH24:MI') AS invoicedate, \
                  quantity, unitprice FROM retail";
