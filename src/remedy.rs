@@ -36,6 +36,10 @@ pub enum Remedy {
     GiveSheet,
     /// The file is over an input limit (`[limits] setting`).
     RaiseLimit(&'static str),
+    /// A database column has the wrong type.
+    CastInQuery,
+    /// The database did not answer in time.
+    RaiseEngineTimeout,
 }
 
 impl Remedy {
@@ -82,6 +86,14 @@ impl Remedy {
                 "pass one with --sheet",
                 "put the transactions on the workbook's first sheet",
             ),
+            Remedy::CastInQuery => pick(
+                "cast it in --query, e.g. to_timestamp(\"COLUMN\", 'MM/DD/YYYY HH24:MI') AS \"COLUMN\" or \"COLUMN\"::numeric",
+                "the service's operator can cast it in the source's query ([sources.NAME] query)",
+            ),
+            Remedy::RaiseEngineTimeout => pick(
+                "check the host and port, or raise --engine-timeout",
+                "check the source's host and port in the service's settings, or raise its [engine] timeout_secs",
+            ),
             Remedy::RaiseLimit(setting) => format!(
                 "if the file is genuine, raise `[limits] {setting}` in the {} (or {} environment variable RFM_AGENT__LIMITS__{})",
                 if cli {
@@ -104,26 +116,28 @@ pub trait Remedied {
 /// The first remedy named along the error's chain.
 pub fn find(e: &anyhow::Error) -> Option<Remedy> {
     e.chain().find_map(|cause| {
-        let try_as = |r: Option<&dyn Remedied>| r.and_then(Remedied::remedy);
-        try_as(
-            cause
-                .downcast_ref::<crate::ingest::IngestError>()
-                .map(|x| x as _),
-        )
-        .or_else(|| {
-            try_as(
+        let remedied: Option<&dyn Remedied> = None
+            .or_else(|| {
+                cause
+                    .downcast_ref::<crate::ingest::IngestError>()
+                    .map(|x| x as _)
+            })
+            .or_else(|| {
                 cause
                     .downcast_ref::<crate::clean::CleanError>()
-                    .map(|x| x as _),
-            )
-        })
-        .or_else(|| {
-            try_as(
+                    .map(|x| x as _)
+            })
+            .or_else(|| {
                 cause
                     .downcast_ref::<crate::dates::DateError>()
-                    .map(|x| x as _),
-            )
-        })
+                    .map(|x| x as _)
+            })
+            .or_else(|| {
+                cause
+                    .downcast_ref::<crate::engine::postgres::EngineError>()
+                    .map(|x| x as _)
+            });
+        remedied.and_then(Remedied::remedy)
     })
 }
 
@@ -177,6 +191,8 @@ mod tests {
             Remedy::CheckMapping,
             Remedy::GiveSheet,
             Remedy::RaiseLimit("max_rows"),
+            Remedy::CastInQuery,
+            Remedy::RaiseEngineTimeout,
         ];
         for r in all {
             let (cli, service) = (r.words(FrontEnd::Cli), r.words(FrontEnd::Service));

@@ -20,6 +20,29 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// What the ledger says instead of example rows.
 pub const NO_EXAMPLES: &str = "a database table has no row numbers: no example rows";
 
+/// The engine's errors whose remedy depends on who reads it (see [`crate::remedy`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{name}: column `{column}` has type {found}, not {wanted}")]
+    Type {
+        name: String,
+        column: String,
+        found: String,
+        wanted: &'static str,
+    },
+    #[error("{name}: no answer within {secs} s")]
+    Silent { name: String, secs: u64 },
+}
+
+impl crate::remedy::Remedied for EngineError {
+    fn remedy(&self) -> Option<crate::remedy::Remedy> {
+        Some(match self {
+            EngineError::Type { .. } => crate::remedy::Remedy::CastInQuery,
+            EngineError::Silent { .. } => crate::remedy::Remedy::RaiseEngineTimeout,
+        })
+    }
+}
+
 /// Whether an `--input` names a PostgreSQL database.
 pub fn is_url(input: &str) -> bool {
     input.starts_with("postgres://") || input.starts_with("postgresql://")
@@ -155,11 +178,13 @@ async fn connect(target: &Target) -> Result<Client> {
             target.name,
             db_message(&e)
         ),
-        Err(_) => bail!(
-            "{}: no answer within {} s; check the host and port (--engine-timeout)",
-            target.name,
-            target.timeout.as_secs()
-        ),
+        Err(_) => {
+            return Err(EngineError::Silent {
+                name: target.name.clone(),
+                secs: target.timeout.as_secs(),
+            }
+            .into());
+        }
     };
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -215,10 +240,15 @@ impl Sql {
         let d = match *date_type {
             Type::TIMESTAMP | Type::DATE => format!("{date}::timestamp"),
             Type::TIMESTAMPTZ => format!("({date} AT TIME ZONE 'UTC')"),
-            ref t => bail!(
-                "{}: column `{date_name}` has type {t}, not a date or timestamp; cast it in --query, e.g. to_timestamp(\"{date_name}\", 'MM/DD/YYYY HH24:MI') AS \"{date_name}\"",
-                target.name
-            ),
+            ref t => {
+                return Err(EngineError::Type {
+                    name: target.name.clone(),
+                    column: date_name.clone(),
+                    found: t.to_string(),
+                    wanted: "a date or timestamp",
+                }
+                .into());
+            }
         };
         let number = |role: Role| -> Result<Option<String>> {
             let Some((c, t, name)) = col(role) else {
@@ -231,10 +261,13 @@ impl Sql {
                 | Type::FLOAT4
                 | Type::FLOAT8
                 | Type::NUMERIC => Ok(Some(format!("{c}::float8"))),
-                ref t => bail!(
-                    "{}: column `{name}` has type {t}, not a number; cast it in --query",
-                    target.name
-                ),
+                ref t => Err(EngineError::Type {
+                    name: target.name.clone(),
+                    column: name.clone(),
+                    found: t.to_string(),
+                    wanted: "a number",
+                }
+                .into()),
             }
         };
         let inv = col(Role::Invoice).map_or("NULL::text".into(), |(c, ..)| {
