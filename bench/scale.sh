@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-${RFM_AGENT_REFERENCE_DATA:-../shared/data}}"
 [ $# -gt 0 ] && shift
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rfm-agent-target}"
-cargo build --release --locked --bin rfm-agent
-venv="$HOME/.cache/rfm-agent-bench/venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q pandas scikit-learn polars duckdb
-replicas="${RFM_AGENT_REPLICAS:-$HOME/.cache/rfm-agent-bench/data}"
-mkdir -p "$replicas"
+. bench/prepare.sh pandas scikit-learn polars duckdb
 [ -f "$replicas/online_retail_x20.csv.gz" ] || "$venv/bin/python" bench/replicate.py 20 "$data" "$replicas" --csv
 [ -f "$replicas/online_retail_x200.parquet" ] || "$venv/bin/python" bench/replicate.py 200 "$data" "$replicas"
 "$venv/bin/python" bench/scale.py --bin "$CARGO_TARGET_DIR/release/rfm-agent" \

@@ -168,16 +168,22 @@ pub struct InputArgs {
     pub date_format: Option<DateChoice>,
 }
 
-/// Where the data lives when `--input` names a database.
+/// Where the data lives when it is not a local file.
 #[derive(Debug, Args, Default)]
 pub struct EngineArgs {
-    /// With --input postgres://USER@HOST:PORT/DB: the table to read (password from PGPASSWORD).
+    /// Who runs the pass (auto: PostgreSQL for --input postgres://…, else this machine).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<crate::engine::EngineKind>,
+    /// With --engine spark: the Spark Connect server, sc://HOST:PORT (else SPARK_REMOTE).
+    #[arg(long, value_name = "URL")]
+    pub spark_remote: Option<String>,
+    /// With --input postgres://USER@HOST:PORT/DB or --engine spark: the table to read.
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
-    /// With --input postgres://…: a query to read instead of a table.
+    /// With --input postgres://… or --engine spark: a query to read instead of a table.
     #[arg(long, value_name = "SQL")]
     pub query: Option<String>,
-    /// Seconds to wait for the database's connection and each statement (default 60).
+    /// Seconds to wait for the engine's connection and its queries (default 60).
     #[arg(long, value_name = "SECS")]
     pub engine_timeout: Option<u64>,
 }
@@ -351,8 +357,17 @@ impl InputArgs {
 }
 
 impl EngineArgs {
-    pub fn apply(&self, s: &mut Settings) {
+    pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         let e = &mut s.engine;
+        if let Some(k) = self.engine {
+            e.kind = k;
+        }
+        if let Some(u) = &self.spark_remote {
+            if u.contains("token=") {
+                return Err("--spark-remote holds a token, which the command line would show to anyone on this machine; put the address in SPARK_REMOTE or [engine] url instead".into());
+            }
+            e.url = u.clone();
+        }
         if let Some(t) = &self.table {
             e.table = t.clone();
         }
@@ -360,6 +375,7 @@ impl EngineArgs {
             e.query = q.clone();
         }
         e.timeout_secs = self.engine_timeout.unwrap_or(e.timeout_secs);
+        Ok(())
     }
 }
 
@@ -384,7 +400,7 @@ impl ModelArgs {
 impl RunArgs {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         self.input.apply(s)?;
-        self.engine.apply(s);
+        self.engine.apply(s)?;
         self.model.options().apply(s)?;
         if let Some(dir) = &self.out {
             s.output.dir = dir.display().to_string();

@@ -14,7 +14,7 @@ use crate::intern::{NONE, intern};
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 /// Days from Excel's day 0 (1899-12-30, 1900 date system) to 1970-01-01.
-const EXCEL_EPOCH_OFFSET_DAYS: f64 = 25_569.0;
+pub const EXCEL_EPOCH_OFFSET_DAYS: f64 = 25_569.0;
 
 pub fn excel_serial_to_millis(serial: f64) -> i64 {
     ((serial - EXCEL_EPOCH_OFFSET_DAYS) * MS_PER_DAY).round() as i64
@@ -380,7 +380,7 @@ fn guess_numeric(values: impl Iterator<Item = f64>) -> DateFormat {
     }
 }
 
-fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), DateError> {
+pub fn detect_text(values: &[&str], column: &str) -> Result<(DateFormat, bool), DateError> {
     let mut candidates = vec![DateFormat::Iso8601];
     candidates.extend(
         TEXT_PATTERNS

@@ -189,23 +189,66 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     })
 }
 
-/// The pass over the input: read here, or run by the database the input names.
+/// The pass over the input: read here, or run by the database or the Spark cluster that
+/// holds the data.
 fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
-    use crate::engine::postgres;
-    if !postgres::is_url(&s.input.path) {
-        return scan::scan(&input(s), opts);
-    }
-    // The settings' password, else PGPASSWORD; else the target reads the password file.
+    use crate::engine::{EngineKind, postgres, spark};
     let e = &s.engine;
-    let password = match e.password.0.as_str() {
-        "" => std::env::var("PGPASSWORD").unwrap_or_default(),
-        p => p.to_string(),
-    };
     let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
-    let target = postgres::Target::new(&s.input.path, &e.table, &e.query, &password, timeout)?;
-    let runtime = tokio::runtime::Handle::try_current()
-        .context("the PostgreSQL engine needs the async runtime")?;
-    runtime.block_on(postgres::scan(&target, opts))
+    let before = bytes_read();
+    let scan = match e.kind.resolve(&s.input.path) {
+        EngineKind::Auto | EngineKind::Local => return scan::scan(&input(s), opts),
+        EngineKind::Postgres => {
+            // The settings' password, else PGPASSWORD; else the target reads the password file.
+            let password = match e.password.0.as_str() {
+                "" => std::env::var("PGPASSWORD").unwrap_or_default(),
+                p => p.to_string(),
+            };
+            let target =
+                postgres::Target::new(&s.input.path, &e.table, &e.query, &password, timeout)?;
+            let runtime = tokio::runtime::Handle::try_current()
+                .context("the PostgreSQL engine needs the async runtime")?;
+            runtime.block_on(postgres::scan(&target, opts))
+        }
+        EngineKind::Spark => {
+            // As PySpark: the address given (flag or settings), else SPARK_REMOTE.
+            let remote = match e.url.trim() {
+                "" => std::env::var("SPARK_REMOTE").unwrap_or_default(),
+                u => u.to_string(),
+            };
+            let delimiter = match s.input.delimiter {
+                crate::options::Delimiter::Byte(b) if b != b' ' => Some(b as char),
+                _ => None,
+            };
+            let target = spark::Target::new(
+                &remote,
+                &s.input.path,
+                &e.table,
+                &e.query,
+                delimiter,
+                timeout,
+            )?;
+            spark::scan(&target, opts)
+        }
+    }?;
+    if let (Some(a), Some(b)) = (before, bytes_read()) {
+        tracing::info!(
+            "{}: {} bytes came back for {} customers",
+            scan.source.path,
+            b.saturating_sub(a),
+            scan.totals.table.len()
+        );
+    }
+    Ok(scan)
+}
+
+/// Bytes this process has read so far (Linux: `rchar` of /proc/self/io), to report what an
+/// engine sent back.
+fn bytes_read() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// What the pass needs: reader, cleaning and frequency options, the snapshot checked.

@@ -38,6 +38,10 @@ pub enum Remedy {
     RaiseLimit(&'static str),
     /// A database column has the wrong type.
     CastInQuery,
+    /// A Spark column has the wrong type.
+    CastInSparkQuery,
+    /// The Spark Connect server refused the token.
+    CheckSparkToken,
     /// The database did not answer in time.
     RaiseEngineTimeout,
 }
@@ -90,6 +94,14 @@ impl Remedy {
                 "cast it in --query, e.g. to_timestamp(\"COLUMN\", 'MM/DD/YYYY HH24:MI') AS \"COLUMN\" or \"COLUMN\"::numeric",
                 "the service's operator can cast it in the source's query ([sources.NAME] query)",
             ),
+            Remedy::CastInSparkQuery => pick(
+                "cast it in --query, e.g. SELECT to_timestamp(`COLUMN`, 'M/d/yyyy H:mm') AS `COLUMN`, … FROM …, or read the file with --input FILE.csv",
+                "the service's operator can cast it in the source's query ([sources.NAME] query)",
+            ),
+            Remedy::CheckSparkToken => pick(
+                "put the server's token in SPARK_REMOTE or [engine] url: sc://HOST:PORT/;token=…",
+                "the service's operator can check the token in the source's url ([sources.NAME] url)",
+            ),
             Remedy::RaiseEngineTimeout => pick(
                 "check the host and port, or raise --engine-timeout",
                 "check the source's host and port in the service's settings, or raise its [engine] timeout_secs",
@@ -134,7 +146,7 @@ pub fn find(e: &anyhow::Error) -> Option<Remedy> {
             })
             .or_else(|| {
                 cause
-                    .downcast_ref::<crate::engine::postgres::EngineError>()
+                    .downcast_ref::<crate::engine::EngineError>()
                     .map(|x| x as _)
             });
         remedied.and_then(Remedied::remedy)
@@ -192,6 +204,8 @@ mod tests {
             Remedy::GiveSheet,
             Remedy::RaiseLimit("max_rows"),
             Remedy::CastInQuery,
+            Remedy::CastInSparkQuery,
+            Remedy::CheckSparkToken,
             Remedy::RaiseEngineTimeout,
         ];
         for r in all {

@@ -38,10 +38,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourceSettings {
-    /// `postgres://USER@HOST:PORT/DB` (no password).
+    /// `auto` (PostgreSQL for a postgres:// URL), `postgres` or `spark`.
+    pub engine: crate::engine::EngineKind,
+    /// `postgres://USER@HOST:PORT/DB` (no password), or Spark Connect's `sc://HOST:PORT`.
     pub url: String,
     pub table: String,
     pub query: String,
+    /// Spark: a Parquet or CSV file the cluster reads (instead of a table or query).
+    pub path: String,
     /// The database password; else the service's PGPASSWORD or password file.
     pub password: ApiKey,
 }
@@ -61,7 +65,13 @@ impl Settings {
                 }
             ));
         };
-        self.input.path = src.url.clone();
+        self.engine.kind = src.engine.resolve(&src.url);
+        if self.engine.kind == crate::engine::EngineKind::Spark {
+            self.engine.url = src.url.clone();
+            self.input.path = src.path.clone();
+        } else {
+            self.input.path = src.url.clone();
+        }
         self.engine.table = src.table.clone();
         self.engine.query = src.query.clone();
         self.engine.password = src.password.clone();
@@ -69,10 +79,15 @@ impl Settings {
     }
 }
 
-/// Where the data lives when `input.path` names a database (`postgres://USER@HOST:PORT/DB`).
+/// Where the data lives: this machine, a database (`input.path` = `postgres://USER@HOST:PORT/DB`)
+/// or a Spark cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSettings {
+    /// `auto` (PostgreSQL for a postgres:// input, else local), `local`, `postgres` or `spark`.
+    pub kind: crate::engine::EngineKind,
+    /// Spark Connect's address, `sc://HOST:PORT` (else SPARK_REMOTE).
+    pub url: String,
     /// The table to read (`schema.table` allowed).
     pub table: String,
     /// Or a query of the caller's choosing.
@@ -86,6 +101,8 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
+            kind: crate::engine::EngineKind::Auto,
+            url: String::new(),
             table: String::new(),
             query: String::new(),
             timeout_secs: 60,

@@ -1,5 +1,168 @@
 //! Where the data lives: the pass's seam (source + column mapping + cleaning rules →
-//! per-customer RFM table + ledger) run by a database instead of the local reader.
+//! per-customer RFM table + ledger) run by a database or a Spark cluster instead of the local
+//! reader. Both engines run the same SQL ([`sql`]); only the ledger's counts and one row per
+//! customer come back.
 
 mod pgpass;
+mod pgtls;
 pub mod postgres;
+pub mod spark;
+pub mod sql;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::clean::Rule;
+use crate::ingest::{FileFormat, Resolved, SourceInfo};
+use crate::rfm::accumulate::{Accumulator, Settings as AccSettings};
+use crate::scan::{Scan, ScanOptions};
+
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// What the ledger says instead of example rows.
+pub const NO_EXAMPLES: &str = "the engine's rows have no row numbers: no example rows";
+
+/// Which engine runs the pass. `Auto` is PostgreSQL when `--input` is a postgres:// URL, else
+/// this machine. (No doc comments on the variants: clap would print them as a long list.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    #[default]
+    Auto,
+    Local,
+    Postgres,
+    Spark,
+}
+
+impl EngineKind {
+    /// The engine that runs a pass over `input`.
+    pub fn resolve(self, input: &str) -> EngineKind {
+        match self {
+            EngineKind::Auto if postgres::is_url(input) => EngineKind::Postgres,
+            EngineKind::Auto => EngineKind::Local,
+            k => k,
+        }
+    }
+}
+
+/// The engine's errors whose remedy depends on who reads it (see [`crate::remedy`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{name}: column `{column}` has type {found}, not {wanted}")]
+    Type {
+        name: String,
+        column: String,
+        found: String,
+        wanted: &'static str,
+        /// Whether the cast is to be written in Spark SQL.
+        spark: bool,
+    },
+    #[error("{name}: no answer within {secs} s")]
+    Silent { name: String, secs: u64 },
+    #[error("{name}: the server refused the credentials ({why})")]
+    Refused { name: String, why: String },
+}
+
+impl crate::remedy::Remedied for EngineError {
+    fn remedy(&self) -> Option<crate::remedy::Remedy> {
+        Some(match self {
+            EngineError::Type { spark: false, .. } => crate::remedy::Remedy::CastInQuery,
+            EngineError::Type { spark: true, .. } => crate::remedy::Remedy::CastInSparkQuery,
+            EngineError::Refused { .. } => crate::remedy::Remedy::CheckSparkToken,
+            EngineError::Silent { .. } => crate::remedy::Remedy::RaiseEngineTimeout,
+        })
+    }
+}
+
+/// One row of the ledger query: a rule (0 = kept), its rows and revenue, the signed kept
+/// value and the last date.
+pub struct LedgerRow {
+    pub rule: i64,
+    pub count: i64,
+    pub revenue: f64,
+    pub kept: f64,
+    pub max_ms: Option<i64>,
+}
+
+/// The accumulator an engine fills for `name`.
+pub fn accumulator(name: &str, opts: &ScanOptions) -> Accumulator {
+    Accumulator::new(AccSettings {
+        path: name.to_string(),
+        frequency: opts.frequency,
+        returns: opts.clean.returns,
+        limits: opts.read.limits,
+        emails: false,
+    })
+}
+
+/// The ledger's counts into the accumulator; returns the last date.
+pub fn add_ledger(acc: &mut Accumulator, rows: Vec<LedgerRow>) -> Result<Option<i64>> {
+    let (mut n, mut revenue, mut kept, mut max) = (0u64, 0.0, 0.0, None);
+    let mut removed = Vec::new();
+    for row in rows {
+        n += row.count as u64;
+        revenue += row.revenue;
+        max = max.max(row.max_ms);
+        match row.rule {
+            0 => kept += row.kept,
+            r => {
+                let rule = usize::try_from(r - 1)
+                    .ok()
+                    .and_then(|i| Rule::ALL.get(i))
+                    .with_context(|| format!("the engine returned an unknown rule {r}"))?;
+                removed.push((*rule, row.count as usize, row.revenue));
+            }
+        }
+    }
+    removed.sort_by_key(|(r, ..)| *r);
+    acc.add_counts(n, revenue, kept, max, &removed)?;
+    Ok(max)
+}
+
+/// Kept rows after an explicit snapshot into the ledger.
+pub fn add_late(acc: &mut Accumulator, count: i64, value: f64) -> Result<()> {
+    acc.add_counts(
+        0,
+        0.0,
+        0.0,
+        None,
+        &[(Rule::AfterSnapshot, count as usize, value)],
+    )?;
+    Ok(())
+}
+
+/// The snapshot a run uses, and the one after which kept rows are late (an explicit one).
+pub fn snapshot(opts: &ScanOptions, max_ms: Option<i64>) -> (Option<i64>, Option<i64>) {
+    let snapshot = opts.clean.snapshot.or(max_ms.map(|d| d + MS_PER_DAY));
+    (snapshot, opts.clean.snapshot.and(snapshot))
+}
+
+/// The pass's result from what the engine accumulated.
+pub fn finish(
+    acc: Accumulator,
+    opts: &ScanOptions,
+    name: &str,
+    format: FileFormat,
+    resolved: &Resolved,
+    dates: &str,
+) -> Result<Scan> {
+    let mut totals = acc
+        .finish(opts.clean.snapshot, dates.into())
+        .with_context(|| format!("{name}: no row has a date"))?;
+    totals.ledger.note = Some(NO_EXAMPLES.into());
+    let source = SourceInfo {
+        path: name.to_string(),
+        format,
+        sha256: String::new(),
+        bytes: 0,
+        encoding: None,
+        delimiter: None,
+        sheet: None,
+        columns: resolved.manifest(),
+    };
+    Ok(Scan {
+        source,
+        totals,
+        date_ambiguous: false,
+    })
+}

@@ -8,40 +8,14 @@ use anyhow::{Context, Result, bail};
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
-use crate::clean::{Returns, Rule};
-use crate::ingest::{FileFormat, Resolved, Role, SourceInfo, resolve_columns};
-use crate::rfm::accumulate::{Accumulator, Aggregate, Settings as AccSettings};
+use crate::ingest::{FileFormat, Resolved, Role, resolve_columns};
+use crate::rfm::accumulate::{Accumulator, Aggregate};
 use crate::scan::{Scan, ScanOptions};
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// What the ledger says instead of example rows.
-pub const NO_EXAMPLES: &str = "a database table has no row numbers: no example rows";
-
-/// The engine's errors whose remedy depends on who reads it (see [`crate::remedy`]).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("{name}: column `{column}` has type {found}, not {wanted}")]
-    Type {
-        name: String,
-        column: String,
-        found: String,
-        wanted: &'static str,
-    },
-    #[error("{name}: no answer within {secs} s")]
-    Silent { name: String, secs: u64 },
-}
-
-impl crate::remedy::Remedied for EngineError {
-    fn remedy(&self) -> Option<crate::remedy::Remedy> {
-        Some(match self {
-            EngineError::Type { .. } => crate::remedy::Remedy::CastInQuery,
-            EngineError::Silent { .. } => crate::remedy::Remedy::RaiseEngineTimeout,
-        })
-    }
-}
+use super::EngineError;
+use super::sql::{Columns, Dialect, Sql};
 
 /// Whether an `--input` names a PostgreSQL database.
 pub fn is_url(input: &str) -> bool {
@@ -56,6 +30,8 @@ pub struct Target {
     /// The SQL after `FROM`: a quoted table name or `(query) AS src`.
     from: String,
     timeout: Duration,
+    /// How the server's TLS certificate is checked (sslmode).
+    verify: super::pgtls::Verify,
 }
 
 impl Target {
@@ -67,6 +43,7 @@ impl Target {
         password: &str,
         timeout: Duration,
     ) -> Result<Target> {
+        let (url, verify) = super::pgtls::mode(url)?;
         let mut config: Config = url.parse().map_err(|_| {
             anyhow::anyhow!(
                 "postgres: `--input` is not a PostgreSQL URL; write postgres://USER@HOST:PORT/DB"
@@ -101,6 +78,7 @@ impl Target {
             name,
             from,
             timeout,
+            verify,
         })
     }
 }
@@ -126,58 +104,53 @@ pub async fn scan(target: &Target, opts: &ScanOptions) -> Result<Scan> {
     let client = connect(target).await?;
     let (headers, types) = columns(&client, target).await?;
     let resolved = resolve_columns(&opts.read.columns, &headers, &target.name)?;
-    let sql = Sql::new(target, &resolved, &types, opts)?;
-    let mut acc = Accumulator::new(AccSettings {
-        path: target.name.clone(),
-        frequency: opts.frequency,
-        returns: opts.clean.returns,
-        limits: opts.read.limits,
-        emails: false,
-    });
-    let max_date = ledger(&client, target, &sql, &mut acc).await?;
-    let snapshot = opts.clean.snapshot.or(max_date.map(|d| d + MS_PER_DAY));
-    if let (Some(s), Some(_)) = (snapshot, opts.clean.snapshot) {
-        late(&client, target, &sql, s, &mut acc).await?;
+    let cols = typed_columns(target, &resolved, &types)?;
+    let sql = Sql::new(&Postgres, &cols, &target.from, opts);
+    let mut acc = super::accumulator(&target.name, opts);
+    let rows = query(&client, target, &sql.ledger()).await?;
+    let max_ms = super::add_ledger(&mut acc, rows.iter().map(ledger_row).collect())?;
+    let (snapshot, late_after) = super::snapshot(opts, max_ms);
+    if let Some(s) = late_after {
+        let row = query(&client, target, &sql.late(s)).await?;
+        let row = row
+            .first()
+            .context("the late-rows query returned nothing")?;
+        super::add_late(&mut acc, row.get(0), row.get(1))?;
     }
-    if let Some(s) = snapshot {
-        customers(
-            &client,
-            target,
-            &sql.customers(opts.clean.snapshot.map(|_| s)),
-            &mut acc,
-        )
-        .await?;
+    if snapshot.is_some() {
+        let copy = format!(
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            sql.customers(late_after)
+        );
+        customers(&client, target, &copy, &mut acc).await?;
     }
-    let mut totals = acc
-        .finish(opts.clean.snapshot, "native timestamp".into())
-        .with_context(|| format!("{}: no row has a date", target.name))?;
-    totals.ledger.note = Some(NO_EXAMPLES.into());
-    let source = SourceInfo {
-        path: target.name.clone(),
-        format: FileFormat::Postgres,
-        sha256: String::new(),
-        bytes: 0,
-        encoding: None,
-        delimiter: None,
-        sheet: None,
-        columns: resolved.manifest(),
-    };
-    Ok(Scan {
-        source,
-        totals,
-        date_ambiguous: false,
-    })
+    super::finish(
+        acc,
+        opts,
+        &target.name,
+        FileFormat::Postgres,
+        &resolved,
+        "native timestamp",
+    )
 }
 
 async fn connect(target: &Target) -> Result<Client> {
-    let connected = tokio::time::timeout(target.timeout, target.config.connect(NoTls)).await;
+    let tls = super::pgtls::connector(target.verify)?;
+    let connected = tokio::time::timeout(target.timeout, target.config.connect(tls)).await;
     let (client, connection) = match connected {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => bail!(
-            "{}: cannot connect ({}); check the host, port, user and PGPASSWORD",
-            target.name,
-            db_message(&e)
-        ),
+        Ok(Err(e)) => {
+            let why = db_message(&e);
+            let tls = if why.contains("TLS") || why.contains("certificate") {
+                " (TLS: set PGSSLROOTCERT to the server's CA certificate, or sslmode in the URL)"
+            } else {
+                ""
+            };
+            bail!(
+                "{}: cannot connect ({why}); check the host, port, user and PGPASSWORD{tls}",
+                target.name
+            )
+        }
         Err(_) => {
             return Err(EngineError::Silent {
                 name: target.name.clone(),
@@ -221,187 +194,95 @@ async fn columns(client: &Client, target: &Target) -> Result<(Vec<String>, Vec<T
 }
 
 /// The server's own message where it sent one.
+/// The server's own message where it sent one, else the error and its causes (bounded).
 fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+    if let Some(d) = e.as_db_error() {
+        return d.message().to_string();
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    crate::bounded::value(&text, 300)
 }
 
-/// The statements of one run.
-struct Sql {
-    /// The classified rows: `c, inv, ms, value, cancel, rule` (rule 0 = kept, else 1 + Rule).
-    rows: String,
+/// PostgreSQL's spellings.
+struct Postgres;
+
+impl Dialect for Postgres {
+    fn ident(&self, name: &str) -> String {
+        ident(name)
+    }
+    fn text(&self, expr: &str) -> String {
+        format!("({expr})::text")
+    }
+    fn float(&self, expr: &str) -> String {
+        format!("({expr})::float8")
+    }
+    fn int8(&self, expr: &str) -> String {
+        format!("({expr})::int8")
+    }
+    fn matches(&self, expr: &str, re: &str) -> String {
+        format!("{expr} ~ '{re}'")
+    }
 }
 
-impl Sql {
-    fn new(target: &Target, r: &Resolved, types: &[Type], opts: &ScanOptions) -> Result<Sql> {
-        let col = |role: Role| r.found.get(&role).map(|(i, h)| (ident(h), &types[*i], h));
-        let (cust, ..) = col(Role::Customer).expect("resolved");
-        let (date, date_type, date_name) = col(Role::Date).expect("resolved");
-        let d = match *date_type {
-            Type::TIMESTAMP | Type::DATE => format!("{date}::timestamp"),
-            Type::TIMESTAMPTZ => format!("({date} AT TIME ZONE 'UTC')"),
-            ref t => {
-                return Err(EngineError::Type {
-                    name: target.name.clone(),
-                    column: date_name.clone(),
-                    found: t.to_string(),
-                    wanted: "a date or timestamp",
-                }
-                .into());
+/// The mapped columns as SQL of the right type; a column of the wrong type is refused.
+fn typed_columns(target: &Target, r: &Resolved, types: &[Type]) -> Result<Columns> {
+    let d = Postgres;
+    let col = |role: Role| r.found.get(&role).map(|(i, h)| (ident(h), &types[*i], h));
+    let wrong = |name: &String, t: &Type, wanted| EngineError::Type {
+        name: target.name.clone(),
+        column: name.clone(),
+        found: t.to_string(),
+        wanted,
+        spark: false,
+    };
+    let (date, date_type, date_name) = col(Role::Date).expect("resolved");
+    let ms = match *date_type {
+        Type::TIMESTAMP | Type::DATE => format!("{date}::timestamp"),
+        Type::TIMESTAMPTZ => format!("({date} AT TIME ZONE 'UTC')"),
+        ref t => return Err(wrong(date_name, t, "a date or timestamp").into()),
+    };
+    let number = |role: Role| -> Result<Option<String>> {
+        let Some((c, t, name)) = col(role) else {
+            return Ok(None);
+        };
+        match *t {
+            Type::INT2 | Type::INT4 | Type::INT8 | Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => {
+                Ok(Some(d.float(&c)))
             }
-        };
-        let number = |role: Role| -> Result<Option<String>> {
-            let Some((c, t, name)) = col(role) else {
-                return Ok(None);
-            };
-            match *t {
-                Type::INT2
-                | Type::INT4
-                | Type::INT8
-                | Type::FLOAT4
-                | Type::FLOAT8
-                | Type::NUMERIC => Ok(Some(format!("{c}::float8"))),
-                ref t => Err(EngineError::Type {
-                    name: target.name.clone(),
-                    column: name.clone(),
-                    found: t.to_string(),
-                    wanted: "a number",
-                }
-                .into()),
-            }
-        };
-        let inv = col(Role::Invoice).map_or("NULL::text".into(), |(c, ..)| {
-            format!("NULLIF(btrim({c}::text), '')")
-        });
-        let value = match number(Role::Amount)? {
-            Some(a) => a,
-            None => format!(
-                "({} * {})",
-                number(Role::Quantity)?.expect("resolved"),
-                number(Role::Price)?.expect("resolved")
-            ),
-        };
-        let (q, p) = (number(Role::Quantity)?, number(Role::Price)?);
-        let mut rules = String::new();
-        if opts.clean.returns == Returns::Drop {
-            rules += &format!(" WHEN cancel THEN {}", 1 + Rule::Cancellation as u8);
+            ref t => Err(wrong(name, t, "a number").into()),
         }
-        rules += " WHEN cancel THEN 0";
-        if r.found.contains_key(&Role::Amount) {
-            rules += &format!(
-                " WHEN value <= 0 THEN {}",
-                1 + Rule::AmountNotPositive as u8
-            );
-        } else {
-            rules += &format!(" WHEN q <= 0 THEN {}", 1 + Rule::QuantityNotPositive as u8);
-            rules += &format!(" WHEN p < 0 THEN {}", 1 + Rule::PriceNegative as u8);
-            if opts.clean.drop_zero_price {
-                rules += &format!(" WHEN p = 0 THEN {}", 1 + Rule::PriceZero as u8);
-            }
-        }
-        let or_null = |e: &Option<String>| e.clone().unwrap_or_else(|| "NULL::float8".into());
-        let rows = format!(
-            "WITH src AS (SELECT btrim(btrim(btrim({cust}::text), '\"')) AS k, {inv} AS inv, {d} AS d, \
-                                 {q} AS q, {p} AS p, {value} AS value FROM {from}), \
-             cls AS (SELECT CASE WHEN k = '' OR lower(k) IN ('nan', 'null') THEN NULL \
-                                 WHEN k ~ '^[0-9]+\\.0*$' THEN split_part(k, '.', 1) ELSE k END AS c, \
-                            inv, (extract(epoch FROM d) * 1000)::int8 AS ms, q, p, value, \
-                            COALESCE(upper(left(inv, 1)) = 'C', false) AS cancel FROM src), \
-             ruled AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
-                                      WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule FROM cls)",
-            q = or_null(&q),
-            p = or_null(&p),
-            from = target.from,
-            mc = 1 + Rule::MissingCustomer as u8,
-            bd = 1 + Rule::BadDate as u8,
-            bn = 1 + Rule::BadNumber as u8,
-        );
-        Ok(Sql { rows })
-    }
-
-    /// Each rule's rows and revenue, the signed kept value and the last date.
-    fn ledger(&self) -> String {
-        format!(
-            "{} SELECT rule, count(*)::int8, COALESCE(sum(value), 0)::float8, \
-             COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0)::float8, max(ms) \
-             FROM ruled GROUP BY rule",
-            self.rows
-        )
-    }
-
-    /// Kept rows after an explicit snapshot.
-    fn late(&self, snapshot: i64) -> String {
-        format!(
-            "{} SELECT count(*)::int8, COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0)::float8 \
-             FROM ruled WHERE rule = 0 AND ms > {snapshot}",
-            self.rows
-        )
-    }
-
-    /// One row per customer: last purchase, purchase lines, invoices, kept lines, value,
-    /// whether any line was a return.
-    fn customers(&self, late_after: Option<i64>) -> String {
-        let keep = late_after.map_or(String::new(), |s| format!(" AND ms <= {s}"));
-        format!(
-            "COPY ({} SELECT c, max(ms) FILTER (WHERE NOT cancel), \
-               count(*) FILTER (WHERE NOT cancel), \
-               (count(DISTINCT inv) FILTER (WHERE NOT cancel AND inv IS NOT NULL) \
-                 + count(*) FILTER (WHERE NOT cancel AND inv IS NULL))::int8, \
-               count(*), sum(CASE WHEN cancel THEN -abs(value) ELSE value END)::float8, bool_or(cancel) \
-             FROM ruled WHERE rule = 0{keep} GROUP BY c) TO STDOUT (FORMAT binary)",
-            self.rows
-        )
-    }
+    };
+    Ok(Columns {
+        customer: d.text(&col(Role::Customer).expect("resolved").0),
+        invoice: col(Role::Invoice).map(|(c, ..)| d.text(&c)),
+        ms: d.int8(&format!("extract(epoch FROM {ms}) * 1000")),
+        quantity: number(Role::Quantity)?,
+        price: number(Role::Price)?,
+        amount: number(Role::Amount)?,
+    })
 }
 
-/// The ledger's counts into the accumulator; returns the last date.
-async fn ledger(
-    client: &Client,
-    target: &Target,
-    sql: &Sql,
-    acc: &mut Accumulator,
-) -> Result<Option<i64>> {
-    let rows = client
-        .query(&sql.ledger(), &[])
+/// A statement's rows.
+async fn query(client: &Client, target: &Target, sql: &str) -> Result<Vec<tokio_postgres::Row>> {
+    client
+        .query(sql, &[])
         .await
-        .map_err(|e| query_error(target, &e))?;
-    let (mut n, mut revenue, mut kept, mut max) = (0u64, 0.0, 0.0, None);
-    let mut removed = Vec::new();
-    for row in rows {
-        let (rule, count, value): (i32, i64, f64) = (row.get(0), row.get(1), row.get(2));
-        n += count as u64;
-        revenue += value;
-        max = max.max(row.get::<_, Option<i64>>(4));
-        match rule {
-            0 => kept += row.get::<_, f64>(3),
-            r => removed.push((Rule::ALL[r as usize - 1], count as usize, value)),
-        }
-    }
-    removed.sort_by_key(|(r, ..)| *r);
-    acc.add_counts(n, revenue, kept, max, &removed)?;
-    Ok(max)
+        .map_err(|e| query_error(target, &e))
 }
 
-async fn late(
-    client: &Client,
-    target: &Target,
-    sql: &Sql,
-    snapshot: i64,
-    acc: &mut Accumulator,
-) -> Result<()> {
-    let row = client
-        .query_one(&sql.late(snapshot), &[])
-        .await
-        .map_err(|e| query_error(target, &e))?;
-    let (count, value): (i64, f64) = (row.get(0), row.get(1));
-    acc.add_counts(
-        0,
-        0.0,
-        0.0,
-        None,
-        &[(Rule::AfterSnapshot, count as usize, value)],
-    )?;
-    Ok(())
+fn ledger_row(row: &tokio_postgres::Row) -> super::LedgerRow {
+    super::LedgerRow {
+        rule: row.get::<_, i32>(0).into(),
+        count: row.get(1),
+        revenue: row.get(2),
+        kept: row.get(3),
+        max_ms: row.get(4),
+    }
 }
 
 /// One row per customer, through binary COPY.

@@ -141,6 +141,8 @@ pub enum FileFormat {
     Parquet,
     /// A PostgreSQL table or query, read by its engine (never by the file readers).
     Postgres,
+    /// A table or query read by a Spark cluster.
+    Spark,
 }
 
 impl FileFormat {
@@ -180,6 +182,7 @@ impl FileFormat {
             FileFormat::Xlsx => "xlsx",
             FileFormat::Parquet => "parquet",
             FileFormat::Postgres => "postgres",
+            FileFormat::Spark => "spark",
         }
     }
 }
@@ -397,8 +400,8 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
         columns: resolved.manifest(),
     };
     match format {
-        FileFormat::Postgres => Err(IngestError::Options(format!(
-            "{name}: a database is read with --input postgres://USER@HOST:PORT/DB"
+        FileFormat::Postgres | FileFormat::Spark => Err(IngestError::Options(format!(
+            "{name}: a database or a Spark source is read by its engine: --input postgres://USER@HOST:PORT/DB, or --engine spark"
         ))),
         FileFormat::Csv => csv::open(input.reader()?, &name, opts, info),
         FileFormat::Parquet => {
@@ -483,8 +486,8 @@ pub fn read_all_columns(
             Ok((csv::checked_frame(&p, None, &[], &display)?.0, resolved))
         }
         FileFormat::Parquet => parquet::read_all(&bytes, &display, opts),
-        FileFormat::Postgres => Err(IngestError::Options(format!(
-            "{display}: a database is read with --input postgres://USER@HOST:PORT/DB"
+        FileFormat::Postgres | FileFormat::Spark => Err(IngestError::Options(format!(
+            "{display}: a database or a Spark source is read by its engine: --input postgres://USER@HOST:PORT/DB, or --engine spark"
         ))),
         FileFormat::Xlsx => Err(IngestError::Options(format!(
             "{display}: converting from XLSX is not supported; convert from CSV or Parquet"

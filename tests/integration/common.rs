@@ -310,3 +310,79 @@ pub fn xlsx(sheet_data: &str, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
     }
     zip.finish().unwrap().into_inner()
 }
+
+/// Runs the service (oneshot) with one named source, `shop`, as its operator set it, and
+/// starts a run on it with k = 2, as a client would: by name, never by URL. Checks that the
+/// configuration lists the name without its address or `secret`, that other names and a URL
+/// are refused, and that the run ends done without `secret` in it. Returns the run.
+pub async fn run_on_named_source(
+    source: rfm_agent::settings::SourceSettings,
+    secret: &str,
+) -> Value {
+    use rfm_agent::server::{AppState, app};
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().unwrap();
+    let address = source.url.clone();
+    let mut settings = rfm_agent::settings::Settings::default();
+    settings.llm.backend = rfm_agent::settings::Backend::Off;
+    settings.sources.insert("shop".into(), source);
+    let state = std::sync::Arc::new(AppState::new(dir.path(), settings, None).unwrap());
+    let call = |req: axum::http::Request<axum::body::Body>| {
+        let state = state.clone();
+        async move {
+            let resp = app(state).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or_default(),
+            )
+        }
+    };
+    let get = |uri: &str| {
+        axum::http::Request::get(uri)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let post = |fields: &[(&str, &str)]| {
+        let fields: Vec<(&str, Option<&str>, &[u8])> = fields
+            .iter()
+            .map(|(k, v)| (*k, None, v.as_bytes()))
+            .collect();
+        let (kind, body) = multipart_body(&fields);
+        axum::http::Request::post("/v1/runs")
+            .header("content-type", kind)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let (_, config) = call(get("/v1/config")).await;
+    assert_eq!(config["sources"], serde_json::json!(["shop"]));
+    let text = config.to_string();
+    assert!(!text.contains(secret) && !text.contains(&address), "{text}");
+
+    let (status, err) = call(post(&[("source", "elsewhere")])).await;
+    assert_eq!(status, 400);
+    let message = err["error"].as_str().unwrap();
+    assert!(message.contains("this service has: shop"), "{err}");
+    let (status, err) = call(post(&[("url", "postgres://evil@10.0.0.1/x")])).await;
+    assert_eq!(status, 400, "{err}");
+
+    let (status, started) = call(post(&[("source", "shop"), ("k", "2")])).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let mut run = Value::Null;
+    for _ in 0..1200 {
+        run = call(get(&format!("/v1/runs/{id}"))).await.1;
+        if matches!(run["run"]["status"].as_str(), Some("done" | "failed")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["run"]["status"], "done", "{run}");
+    assert_eq!(run["clusters"]["clusters"].as_array().unwrap().len(), 2);
+    assert!(run["ledger"]["customers"].as_u64().unwrap() > 100, "{run}");
+    assert!(!run.to_string().contains(secret));
+    run
+}

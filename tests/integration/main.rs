@@ -17,4 +17,5 @@ mod report;
 mod server;
 mod service;
 mod snapshots;
+mod spark;
 mod streaming;

@@ -246,87 +246,71 @@ fn the_password_file_is_read_and_a_slow_query_times_out() {
     assert!(e.contains("statement timeout"), "{e}");
 }
 
-/// The service reads a source its operator named; a client names it, never a URL.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_service_runs_on_a_named_source() {
-    use rfm_agent::server::{AppState, app};
-    use tower::ServiceExt;
+/// `sslmode` in the URL, as libpq: the query below has rows only on an encrypted connection.
+/// `prefer` (the default) and `require` encrypt without checking the certificate;
+/// `verify-full` checks it against PGSSLROOTCERT and the host name, `verify-ca` the CA only.
+#[test]
+fn sslmode_encrypts_and_verify_modes_check_the_certificate() {
     let Some((url, password)) = server() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = rfm_agent::settings::Settings::default();
-    settings.llm.backend = rfm_agent::settings::Backend::Off;
-    settings.sources.insert(
-        "shop".into(),
-        rfm_agent::settings::SourceSettings {
-            url,
-            query: "SELECT * FROM retail WHERE customerid < 12700".into(),
-            password: rfm_agent::settings::ApiKey(password.clone()),
-            ..Default::default()
-        },
-    );
-    let state = std::sync::Arc::new(AppState::new(dir.path(), settings, None).unwrap());
-    let call = |req: axum::http::Request<axum::body::Body>| {
-        let state = state.clone();
-        async move {
-            let resp = app(state).oneshot(req).await.unwrap();
-            let status = resp.status();
-            let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
-                .await
-                .unwrap();
-            (
-                status,
-                serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default(),
-            )
+    let Ok(ca) = std::env::var("RFM_AGENT_POSTGRES_CA") else {
+        missing_outside_ci("the test PostgreSQL's CA certificate (RFM_AGENT_POSTGRES_CA)");
+        return;
+    };
+    let tls_only = "SELECT r.* FROM retail r, pg_stat_ssl s \
+                    WHERE s.pid = pg_backend_pid() AND s.ssl AND r.customerid < 12700";
+    let with = |url: &str, root: Option<&str>| {
+        let mut cmd = std_bin();
+        cmd.args(["segment", "--input", url, "--query", tls_only])
+            .args(["--k", "2", "--format", "json"])
+            .env("PGPASSWORD", &password)
+            .env_remove("PGSSLROOTCERT");
+        if let Some(root) = root {
+            cmd.env("PGSSLROOTCERT", root);
         }
+        cmd.output().unwrap()
     };
-    let get = |uri: &str| {
-        axum::http::Request::get(uri)
-            .body(axum::body::Body::empty())
-            .unwrap()
-    };
-    let post = |fields: &[(&str, &str)]| {
-        let fields: Vec<(&str, Option<&str>, &[u8])> = fields
-            .iter()
-            .map(|(k, v)| (*k, None, v.as_bytes()))
-            .collect();
-        let (kind, body) = crate::common::multipart_body(&fields);
-        axum::http::Request::post("/v1/runs")
-            .header("content-type", kind)
-            .body(axum::body::Body::from(body))
-            .unwrap()
-    };
-    let (_, config) = call(get("/v1/config")).await;
-    assert_eq!(config["sources"], serde_json::json!(["shop"]));
-    assert!(!config.to_string().contains(&password) && !config.to_string().contains("postgres://"));
-
-    let (status, err) = call(post(&[("source", "elsewhere")])).await;
-    assert_eq!(status, 400);
-    assert!(
-        err["error"]
-            .as_str()
-            .unwrap()
-            .contains("this service has: shop"),
-        "{err}"
-    );
-    let (status, err) = call(post(&[("url", "postgres://evil@10.0.0.1/x")])).await;
-    assert_eq!(status, 400, "{err}");
-
-    let (status, started) = call(post(&[("source", "shop"), ("k", "2")])).await;
-    assert_eq!(status, 202, "{started}");
-    let id = started["id"].as_str().unwrap().to_string();
-    let mut run = serde_json::Value::Null;
-    for _ in 0..600 {
-        run = call(get(&format!("/v1/runs/{id}"))).await.1;
-        if matches!(run["run"]["status"].as_str(), Some("done" | "failed")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let customers = |out: &Output| json(out)["ledger"]["customers"].as_u64().unwrap();
+    // The certificate is for 127.0.0.1; `localhost` is the same server under another name.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    for (url, root) in [
+        (url.clone(), None),
+        (format!("{url}?sslmode=require"), None),
+        (format!("{url}?sslmode=verify-full"), Some(ca.as_str())),
+        (format!("{by_name}?sslmode=verify-ca"), Some(ca.as_str())),
+    ] {
+        assert!(customers(&with(&url, root)) > 50, "{url}");
     }
-    assert_eq!(run["run"]["status"], "done", "{run}");
+    let failed = |out: Output| {
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = failed(with(&format!("{url}?sslmode=verify-full"), None));
+    assert!(
+        e.contains("UnknownIssuer") && e.contains("PGSSLROOTCERT"),
+        "{e}"
+    );
+    let e = failed(with(&format!("{by_name}?sslmode=verify-full"), Some(&ca)));
+    assert!(e.contains("not valid for name \"localhost\""), "{e}");
+    let e = failed(with(&format!("{url}?sslmode=disable"), None));
+    assert!(e.contains("no row has a date"), "{e}");
+    let e = failed(with(&format!("{url}?sslmode=sometimes"), None));
+    assert!(e.contains("verify-full"), "{e}");
+}
+
+/// The service reads a source its operator named; a client names it, never a URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_runs_on_a_named_source() {
+    let Some((url, password)) = server() else {
+        return;
+    };
+    let source = rfm_agent::settings::SourceSettings {
+        url,
+        query: "SELECT * FROM retail WHERE customerid < 12700".into(),
+        password: rfm_agent::settings::ApiKey(password.clone()),
+        ..Default::default()
+    };
+    let run = crate::common::run_on_named_source(source, &password).await;
     assert_eq!(run["clusters"]["input"]["format"], "postgres");
-    assert_eq!(run["clusters"]["clusters"].as_array().unwrap().len(), 2);
-    assert!(run["ledger"]["customers"].as_u64().unwrap() > 100, "{run}");
-    assert!(!run.to_string().contains(&password));
 }

@@ -1,0 +1,143 @@
+//! The cleaning rules and the RFM aggregation as SQL, written once for every engine; a
+//! [`Dialect`] supplies the few spellings that differ (quoting, casts, epoch milliseconds,
+//! regular expressions).
+
+use crate::clean::{Returns, Rule};
+use crate::scan::ScanOptions;
+
+/// How an engine spells what standard SQL leaves open.
+pub trait Dialect {
+    /// A quoted identifier.
+    fn ident(&self, name: &str) -> String;
+    /// `expr` as text.
+    fn text(&self, expr: &str) -> String;
+    /// `expr` as a double.
+    fn float(&self, expr: &str) -> String;
+    /// `expr` as a 64-bit integer.
+    fn int8(&self, expr: &str) -> String;
+    /// Whether `expr` matches the regular expression `re` (no backslashes in `re`).
+    fn matches(&self, expr: &str, re: &str) -> String;
+}
+
+/// The source's columns as SQL expressions, already typed by the engine.
+pub struct Columns {
+    /// The customer id as text.
+    pub customer: String,
+    /// The invoice as text, or NULL.
+    pub invoice: Option<String>,
+    /// Milliseconds since the epoch (UTC), NULL where there is no date.
+    pub ms: String,
+    pub quantity: Option<String>,
+    pub price: Option<String>,
+    /// The line's amount, when the data has one (else quantity × price).
+    pub amount: Option<String>,
+}
+
+/// The statements of one run: the classified rows are `c, inv, ms, value, cancel, rule`
+/// (rule 0 = kept, else 1 + [`Rule`]).
+pub struct Sql {
+    rows: String,
+    /// `count(*)`, purchase lines and invoices, as 64-bit integers.
+    count: String,
+    lines: String,
+    invoices: String,
+}
+
+/// The rule number of a removed row in the `rule` column.
+pub fn rule_number(rule: Rule) -> u8 {
+    1 + rule as u8
+}
+
+impl Sql {
+    pub fn new<D: Dialect>(d: &D, cols: &Columns, from: &str, opts: &ScanOptions) -> Sql {
+        let null_float = d.float("NULL");
+        let q = cols.quantity.clone().unwrap_or_else(|| null_float.clone());
+        let p = cols.price.clone().unwrap_or_else(|| null_float.clone());
+        let value = match &cols.amount {
+            Some(a) => a.clone(),
+            None => format!("({q} * {p})"),
+        };
+        let inv = match &cols.invoice {
+            Some(i) => format!("NULLIF(btrim({i}), '')"),
+            None => d.text("NULL"),
+        };
+        let rows = format!(
+            "WITH src AS (SELECT btrim(btrim(btrim({cust}), '\"')) AS k, {inv} AS inv, {ms} AS ms, \
+                                 {q} AS q, {p} AS p, {value} AS value FROM {from}), \
+             cls AS (SELECT CASE WHEN k = '' OR lower(k) IN ('nan', 'null') THEN NULL \
+                                 WHEN {integral} THEN split_part(k, '.', 1) ELSE k END AS c, \
+                            inv, ms, q, p, value, \
+                            COALESCE(upper(left(inv, 1)) = 'C', false) AS cancel FROM src), \
+             ruled AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
+                                      WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule FROM cls)",
+            cust = cols.customer,
+            ms = cols.ms,
+            integral = d.matches("k", "^[0-9]+[.]0*$"),
+            mc = rule_number(Rule::MissingCustomer),
+            bd = rule_number(Rule::BadDate),
+            bn = rule_number(Rule::BadNumber),
+            rules = rules(cols.amount.is_some(), opts),
+        );
+        Sql {
+            rows,
+            count: d.int8("count(*)"),
+            lines: d.int8("count(*) FILTER (WHERE NOT cancel)"),
+            invoices: d.int8(
+                "count(DISTINCT inv) FILTER (WHERE NOT cancel AND inv IS NOT NULL) \
+                 + count(*) FILTER (WHERE NOT cancel AND inv IS NULL)",
+            ),
+        }
+    }
+
+    /// Each rule's rows and revenue, the signed kept value and the last date:
+    /// `rule, count, revenue, kept value, max ms`.
+    pub fn ledger(&self) -> String {
+        format!(
+            "{} SELECT rule, {}, COALESCE(sum(value), 0), \
+             COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0), max(ms) \
+             FROM ruled GROUP BY rule",
+            self.rows, self.count
+        )
+    }
+
+    /// Kept rows after an explicit snapshot: `count, value`.
+    pub fn late(&self, snapshot: i64) -> String {
+        format!(
+            "{} SELECT {}, COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0) \
+             FROM ruled WHERE rule = 0 AND ms > {snapshot}",
+            self.rows, self.count
+        )
+    }
+
+    /// One row per customer: id, last purchase, purchase lines, invoices, kept lines,
+    /// value, whether any line was a return.
+    pub fn customers(&self, late_after: Option<i64>) -> String {
+        let keep = late_after.map_or(String::new(), |s| format!(" AND ms <= {s}"));
+        format!(
+            "{} SELECT c, max(ms) FILTER (WHERE NOT cancel), {}, {}, {}, \
+               sum(CASE WHEN cancel THEN -abs(value) ELSE value END), bool_or(cancel) \
+             FROM ruled WHERE rule = 0{keep} GROUP BY c",
+            self.rows, self.lines, self.invoices, self.count
+        )
+    }
+}
+
+/// The value rules after the missing customer, date and number, in the local pass's order.
+fn rules(has_amount: bool, opts: &ScanOptions) -> String {
+    let mut rules = String::new();
+    let mut when = |cond: &str, rule: u8| rules += &format!(" WHEN {cond} THEN {rule}");
+    if opts.clean.returns == Returns::Drop {
+        when("cancel", rule_number(Rule::Cancellation));
+    }
+    when("cancel", 0);
+    if has_amount {
+        when("value <= 0", rule_number(Rule::AmountNotPositive));
+    } else {
+        when("q <= 0", rule_number(Rule::QuantityNotPositive));
+        when("p < 0", rule_number(Rule::PriceNegative));
+        if opts.clean.drop_zero_price {
+            when("p = 0", rule_number(Rule::PriceZero));
+        }
+    }
+    rules
+}
