@@ -240,6 +240,7 @@ fn typed_columns(target: &Target, r: &Resolved, types: &[Type]) -> Result<Column
         wanted,
         spark: false,
     };
+    let (cust, cust_type, _) = col(Role::Customer).expect("resolved");
     let (date, date_type, date_name) = col(Role::Date).expect("resolved");
     let ms = match *date_type {
         Type::TIMESTAMP | Type::DATE => format!("{date}::timestamp"),
@@ -258,9 +259,16 @@ fn typed_columns(target: &Target, r: &Resolved, types: &[Type]) -> Result<Column
         }
     };
     Ok(Columns {
-        customer: d.text(&col(Role::Customer).expect("resolved").0),
+        customer: d.text(&cust),
+        // Integers and floats print as the id (float8 17850 as `17850`); numeric keeps its
+        // scale (`17850.0`) and text may hold anything.
+        customer_canonical: matches!(
+            *cust_type,
+            Type::INT2 | Type::INT4 | Type::INT8 | Type::FLOAT4 | Type::FLOAT8
+        ),
         invoice: col(Role::Invoice).map(|(c, ..)| d.text(&c)),
-        ms: d.int8(&format!("extract(epoch FROM {ms}) * 1000")),
+        // date_part is double precision (extract is numeric since PostgreSQL 14: slower).
+        ms: d.int8(&format!("date_part('epoch', {ms}) * 1000")),
         quantity: number(Role::Quantity)?,
         price: number(Role::Price)?,
         amount: number(Role::Amount)?,
@@ -292,6 +300,7 @@ async fn customers(
     copy: &str,
     acc: &mut Accumulator,
 ) -> Result<()> {
+    tracing::debug!("{}: {copy}", target.name);
     let stream = client
         .copy_out(copy)
         .await

@@ -21,7 +21,9 @@ use crate::ingest::{FileFormat, Resolved, Role, resolve_columns};
 use crate::rfm::accumulate::{Accumulator, Aggregate};
 use crate::scan::{Scan, ScanOptions};
 
-/// Distinct date texts read to recognise a CSV's date format.
+/// The first rows of a CSV read to recognise its date format (the scan stops there), and
+/// the most distinct date texts kept from them.
+const DATE_ROWS: usize = 200_000;
 const DATE_SAMPLE: usize = 20_000;
 
 /// What the cluster reads.
@@ -272,6 +274,7 @@ impl Job {
 
     /// A statement's answer as Arrow batches.
     fn collect(&self, spark: &SparkSession, sql: &str) -> Result<Vec<RecordBatch>> {
+        tracing::debug!("{}: {sql}", self.name);
         let df = spark
             .sql(sql)
             .map_err(|e| self.failed("the query failed", &e))?;
@@ -352,6 +355,10 @@ impl Job {
         };
         let cols = Columns {
             customer,
+            customer_canonical: matches!(
+                cust_type,
+                DataType::Byte | DataType::Short | DataType::Integer | DataType::Long
+            ),
             invoice: col(Role::Invoice).map(|(c, ..)| d.text(&c)),
             ms,
             quantity: number(Role::Quantity)?,
@@ -376,7 +383,8 @@ impl Job {
                 let sample = self.collect(
                     spark,
                     &format!(
-                        "SELECT DISTINCT btrim({col}) FROM {view} WHERE {col} IS NOT NULL LIMIT {DATE_SAMPLE}"
+                        "SELECT DISTINCT v FROM (SELECT btrim({col}) AS v FROM {view} \
+                         WHERE {col} IS NOT NULL LIMIT {DATE_ROWS}) LIMIT {DATE_SAMPLE}"
                     ),
                 )?;
                 let values = texts(&sample, 0)?;

@@ -23,6 +23,9 @@ pub trait Dialect {
 pub struct Columns {
     /// The customer id as text.
     pub customer: String,
+    /// Whether that text is already the id as the local reader spells it (an integer column),
+    /// so that the trimming and the `17850.0` → `17850` rule can be skipped.
+    pub customer_canonical: bool,
     /// The invoice as text, or NULL.
     pub invoice: Option<String>,
     /// Milliseconds since the epoch (UTC), NULL where there is no date.
@@ -61,18 +64,26 @@ impl Sql {
             Some(i) => format!("NULLIF(btrim({i}), '')"),
             None => d.text("NULL"),
         };
+        let (k, c) = if cols.customer_canonical {
+            (cols.customer.clone(), "k".to_string())
+        } else {
+            (
+                format!("btrim(btrim(btrim({}), '\"'))", cols.customer),
+                format!(
+                    "CASE WHEN k = '' OR lower(k) IN ('nan', 'null') THEN NULL \
+                     WHEN {} THEN split_part(k, '.', 1) ELSE k END",
+                    d.matches("k", "^[0-9]+[.]0*$")
+                ),
+            )
+        };
         let rows = format!(
-            "WITH src AS (SELECT btrim(btrim(btrim({cust}), '\"')) AS k, {inv} AS inv, {ms} AS ms, \
+            "WITH src AS (SELECT {k} AS k, {inv} AS inv, {ms} AS ms, \
                                  {q} AS q, {p} AS p, {value} AS value FROM {from}), \
-             cls AS (SELECT CASE WHEN k = '' OR lower(k) IN ('nan', 'null') THEN NULL \
-                                 WHEN {integral} THEN split_part(k, '.', 1) ELSE k END AS c, \
-                            inv, ms, q, p, value, \
+             cls AS (SELECT {c} AS c, inv, ms, q, p, value, \
                             COALESCE(upper(left(inv, 1)) = 'C', false) AS cancel FROM src), \
              ruled AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
                                       WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule FROM cls)",
-            cust = cols.customer,
             ms = cols.ms,
-            integral = d.matches("k", "^[0-9]+[.]0*$"),
             mc = rule_number(Rule::MissingCustomer),
             bd = rule_number(Rule::BadDate),
             bn = rule_number(Rule::BadNumber),

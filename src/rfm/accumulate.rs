@@ -12,6 +12,13 @@ use crate::ingest::{IngestError, InputLimits};
 
 const MS_PER_DAY: i64 = 86_400_000;
 
+/// A customer's net value with the residue of float addition removed (to a millionth):
+/// 104.40 + 13.20 − 104.40 − 13.20 adds to ±1e-14 in one order or another, and the rule
+/// "net value ≤ 0" must not depend on the order an engine added the lines in.
+pub fn settled(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
 /// One customer's running figures.
 #[derive(Debug, Clone)]
 struct Customer {
@@ -332,14 +339,18 @@ impl Accumulator {
         })
     }
 
-    /// Customers left with no purchase, or whose netted returns bring their value to ≤ 0;
+    /// Customers left with no purchase, or whose netted returns bring their value to ≤ 0
+    /// ([`settled`]: returns that cancel every purchase leave exactly 0, not a float residue);
     /// their kept rows go into the ledger. (A customer whose purchases were all free items,
     /// with no returns, stays: monetary 0 is a real value.)
     fn dropped(&self, ledger: &mut Ledger) -> Vec<bool> {
         let dropped: Vec<bool> = self
             .customers
             .iter()
-            .map(|c| c.lines == 0 || c.monetary < 0.0 || (c.returned && c.monetary <= 0.0))
+            .map(|c| {
+                let m = settled(c.monetary);
+                c.lines == 0 || m < 0.0 || (c.returned && m <= 0.0)
+            })
             .collect();
         let (mut rows, mut revenue, mut examples) = (0usize, 0.0, Vec::new());
         for (i, c) in self.customers.iter().enumerate() {
@@ -395,5 +406,23 @@ impl Accumulator {
                 .collect()
         });
         (table, emails)
+    }
+}
+
+#[cfg(test)]
+mod settle_tests {
+    #[test]
+    fn returns_that_cancel_every_purchase_settle_to_zero_in_any_order() {
+        let lines = [104.4, 13.2, 30.0, 69.12, 30.0, 30.0, 30.0];
+        let forward: f64 = lines.iter().sum::<f64>() - lines.iter().sum::<f64>();
+        let mut mixed = 0.0;
+        for (i, v) in lines.iter().enumerate() {
+            mixed += v;
+            mixed -= lines[lines.len() - 1 - i];
+        }
+        assert_eq!(super::settled(forward), 0.0);
+        assert_eq!(super::settled(mixed), 0.0);
+        assert_eq!(super::settled(0.01), 0.01);
+        assert_eq!(super::settled(-0.01), -0.01);
     }
 }

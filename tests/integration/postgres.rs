@@ -93,6 +93,58 @@ fn the_reference_table_gives_the_same_segments_as_the_file() {
                 .contains("no example rows")
         );
     }
+    net_returns_and_a_snapshot_give_the_same_ledger(&url, &password, &file);
+}
+
+/// Returns netted (some customers' returns cancel their purchases to exactly 0), free items
+/// dropped and an explicit snapshot: the same ledger, rule by rule, and customers as the file.
+fn net_returns_and_a_snapshot_give_the_same_ledger(url: &str, password: &str, file: &str) {
+    let options = [
+        "--returns",
+        "net",
+        "--drop-zero-price",
+        "--snapshot",
+        "2011-06-01",
+        "--k",
+        "3",
+        "--format",
+        "json",
+    ];
+    let db = json(&run(
+        &[
+            &["segment", "--input", url, "--table", "retail"][..],
+            &options,
+        ]
+        .concat(),
+        password,
+    ));
+    let local = json(&run(
+        &[&["segment", "--input", file][..], &options].concat(),
+        "",
+    ));
+    let rules = |d: &serde_json::Value| -> Vec<(String, u64)> {
+        d["ledger"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["rule"].as_str().unwrap().into(),
+                    r["rows"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rules(&db), rules(&local));
+    for key in ["rows_kept", "customers", "returns_netted"] {
+        assert_eq!(db["ledger"][key], local["ledger"][key], "{key}");
+    }
+    assert_eq!(sizes(&db), sizes(&local));
+    // Customer 13762 returned all it bought before the snapshot: net value exactly 0.
+    assert_eq!(
+        crate::common::ledger_rule(&local, "net value <= 0"),
+        Some(257)
+    );
 }
 
 /// The message of a run that must fail: exit 1, nothing written, no password in it.
