@@ -74,8 +74,8 @@ impl crate::remedy::Remedied for EngineError {
     }
 }
 
-/// One row of the ledger query: a rule (0 = kept), its rows and revenue, the signed kept
-/// value and the last date.
+/// One row of the ledger query: a rule (0 = kept), its rows and revenue, their signed value
+/// (returns negative) and the last date.
 pub struct LedgerRow {
     pub rule: i64,
     pub count: i64,
@@ -103,15 +103,21 @@ pub fn add_ledger(acc: &mut Accumulator, rows: Vec<LedgerRow>) -> Result<Option<
         n += row.count as u64;
         revenue += row.revenue;
         max = max.max(row.max_ms);
-        match row.rule {
-            0 => kept += row.kept,
-            r => {
-                let rule = usize::try_from(r - 1)
-                    .ok()
-                    .and_then(|i| Rule::ALL.get(i))
-                    .with_context(|| format!("the engine returned an unknown rule {r}"))?;
-                removed.push((*rule, row.count as usize, row.revenue));
-            }
+        if row.rule == 0 {
+            kept += row.kept;
+            continue;
+        }
+        let rule = usize::try_from(row.rule - 1)
+            .ok()
+            .and_then(|i| Rule::ALL.get(i))
+            .with_context(|| format!("the engine returned an unknown rule {}", row.rule))?;
+        // Rows after the snapshot are kept rows set aside: they count with their signed
+        // value, in the kept value too (the ledger then takes them out of it).
+        if *rule == Rule::AfterSnapshot {
+            kept += row.kept;
+            removed.push((*rule, row.count as usize, row.kept));
+        } else {
+            removed.push((*rule, row.count as usize, row.revenue));
         }
     }
     removed.sort_by_key(|(r, ..)| *r);
@@ -119,22 +125,9 @@ pub fn add_ledger(acc: &mut Accumulator, rows: Vec<LedgerRow>) -> Result<Option<
     Ok(max)
 }
 
-/// Kept rows after an explicit snapshot into the ledger.
-pub fn add_late(acc: &mut Accumulator, count: i64, value: f64) -> Result<()> {
-    acc.add_counts(
-        0,
-        0.0,
-        0.0,
-        None,
-        &[(Rule::AfterSnapshot, count as usize, value)],
-    )?;
-    Ok(())
-}
-
-/// The snapshot a run uses, and the one after which kept rows are late (an explicit one).
-pub fn snapshot(opts: &ScanOptions, max_ms: Option<i64>) -> (Option<i64>, Option<i64>) {
-    let snapshot = opts.clean.snapshot.or(max_ms.map(|d| d + MS_PER_DAY));
-    (snapshot, opts.clean.snapshot.and(snapshot))
+/// The snapshot a run uses: the explicit one, else the last date + 1 day.
+pub fn snapshot(opts: &ScanOptions, max_ms: Option<i64>) -> Option<i64> {
+    opts.clean.snapshot.or(max_ms.map(|d| d + MS_PER_DAY))
 }
 
 /// The pass's result from what the engine accumulated.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::Type;
@@ -109,19 +109,8 @@ pub async fn scan(target: &Target, opts: &ScanOptions) -> Result<Scan> {
     let mut acc = super::accumulator(&target.name, opts);
     let rows = query(&client, target, &sql.ledger()).await?;
     let max_ms = super::add_ledger(&mut acc, rows.iter().map(ledger_row).collect())?;
-    let (snapshot, late_after) = super::snapshot(opts, max_ms);
-    if let Some(s) = late_after {
-        let row = query(&client, target, &sql.late(s)).await?;
-        let row = row
-            .first()
-            .context("the late-rows query returned nothing")?;
-        super::add_late(&mut acc, row.get(0), row.get(1))?;
-    }
-    if snapshot.is_some() {
-        let copy = format!(
-            "COPY ({}) TO STDOUT (FORMAT binary)",
-            sql.customers(late_after)
-        );
+    if super::snapshot(opts, max_ms).is_some() {
+        let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", sql.customers());
         customers(&client, target, &copy, &mut acc).await?;
     }
     super::finish(

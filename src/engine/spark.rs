@@ -203,15 +203,8 @@ impl Job {
         let mut acc = super::accumulator(&self.name, &self.opts);
         let rows = self.collect(spark, &sql.ledger())?;
         let max_ms = super::add_ledger(&mut acc, ledger_rows(&rows)?)?;
-        let (snapshot, late_after) = super::snapshot(&self.opts, max_ms);
-        if let Some(s) = late_after {
-            let rows = self.collect(spark, &sql.late(s))?;
-            let late = ints(&rows, 0)?.first().copied().flatten().unwrap_or(0);
-            let value = floats(&rows, 1)?.first().copied().flatten().unwrap_or(0.0);
-            super::add_late(&mut acc, late, value)?;
-        }
-        if snapshot.is_some() {
-            let rows = self.collect(spark, &sql.customers(late_after))?;
+        if super::snapshot(&self.opts, max_ms).is_some() {
+            let rows = self.collect(spark, &sql.customers())?;
             add_customers(&mut acc, &rows)?;
         }
         let format = match &self.source {

@@ -81,9 +81,18 @@ impl Sql {
                                  {q} AS q, {p} AS p, {value} AS value FROM {from}), \
              cls AS (SELECT {c} AS c, inv, ms, q, p, value, \
                             COALESCE(upper(left(inv, 1)) = 'C', false) AS cancel FROM src), \
-             ruled AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
-                                      WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule FROM cls)",
+             ruled0 AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
+                                       WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule0 FROM cls), \
+             ruled AS (SELECT *, {late} AS rule FROM ruled0)",
             ms = cols.ms,
+            late = match opts.clean.snapshot {
+                // Kept rows after an explicit snapshot are the last rule.
+                Some(s) => format!(
+                    "CASE WHEN rule0 = 0 AND ms > {s} THEN {} ELSE rule0 END",
+                    rule_number(Rule::AfterSnapshot)
+                ),
+                None => "rule0".into(),
+            },
             mc = rule_number(Rule::MissingCustomer),
             bd = rule_number(Rule::BadDate),
             bn = rule_number(Rule::BadNumber),
@@ -100,8 +109,8 @@ impl Sql {
         }
     }
 
-    /// Each rule's rows and revenue, the signed kept value and the last date:
-    /// `rule, count, revenue, kept value, max ms`.
+    /// Each rule's rows and revenue, the signed value (what kept rows and late rows count
+    /// for) and the last date: `rule, count, revenue, signed value, max ms`.
     pub fn ledger(&self) -> String {
         format!(
             "{} SELECT rule, {}, COALESCE(sum(value), 0), \
@@ -111,23 +120,13 @@ impl Sql {
         )
     }
 
-    /// Kept rows after an explicit snapshot: `count, value`.
-    pub fn late(&self, snapshot: i64) -> String {
-        format!(
-            "{} SELECT {}, COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0) \
-             FROM ruled WHERE rule = 0 AND ms > {snapshot}",
-            self.rows, self.count
-        )
-    }
-
     /// One row per customer: id, last purchase, purchase lines, invoices, kept lines,
     /// value, whether any line was a return.
-    pub fn customers(&self, late_after: Option<i64>) -> String {
-        let keep = late_after.map_or(String::new(), |s| format!(" AND ms <= {s}"));
+    pub fn customers(&self) -> String {
         format!(
             "{} SELECT c, max(ms) FILTER (WHERE NOT cancel), {}, {}, {}, \
                sum(CASE WHEN cancel THEN -abs(value) ELSE value END), bool_or(cancel) \
-             FROM ruled WHERE rule = 0{keep} GROUP BY c",
+             FROM ruled WHERE rule = 0 GROUP BY c",
             self.rows, self.lines, self.invoices, self.count
         )
     }
