@@ -33,7 +33,7 @@ def measured(args):
         if r.returncode != 0:
             sys.exit(f"failed: {args}\n{r.stderr[-2000:]}")
         wall, kib = t.read().split()[-2:]
-    back = re.search(r"(\d+) bytes came back for (\d+) customers", r.stderr)
+    back = re.search(r"(\d+) bytes (?:\(Arrow\) )?came back for (\d+) customers", r.stderr)
     return float(wall), int(kib) / 1024, json.loads(r.stdout), int(back.group(1)) if back else None
 
 

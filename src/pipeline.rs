@@ -195,9 +195,8 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     use crate::engine::{EngineKind, postgres, spark};
     let e = &s.engine;
     let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
-    let before = bytes_read();
-    let scan = match e.kind.resolve(&s.input.path) {
-        EngineKind::Auto | EngineKind::Local => return scan::scan(&input(s), opts),
+    match e.kind.resolve(&s.input.path) {
+        EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
         EngineKind::Postgres => {
             // The settings' password, else PGPASSWORD; else the target reads the password file.
             let password = match e.password.0.as_str() {
@@ -230,25 +229,7 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
             )?;
             spark::scan(&target, opts)
         }
-    }?;
-    if let (Some(a), Some(b)) = (before, bytes_read()) {
-        tracing::info!(
-            "{}: {} bytes came back for {} customers",
-            scan.source.path,
-            b.saturating_sub(a),
-            scan.totals.table.len()
-        );
     }
-    Ok(scan)
-}
-
-/// Bytes this process has read so far (Linux: `rchar` of /proc/self/io), to report what an
-/// engine sent back.
-fn bytes_read() -> Option<u64> {
-    let io = std::fs::read_to_string("/proc/self/io").ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("rchar: "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// What the pass needs: reader, cleaning and frequency options, the snapshot checked.

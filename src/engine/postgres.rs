@@ -305,8 +305,14 @@ async fn customers(
     ];
     let rows = BinaryCopyOutStream::new(stream, &types);
     pin_mut!(rows);
+    // The bytes on the wire: per row a CopyData message (5), a field count (2), and per
+    // field a length (4) and its value (the id's text, 8 per number, 1 for the flag).
+    let (mut bytes, mut n) = (0usize, 0usize);
     while let Some(row) = rows.next().await {
         let row = row.map_err(|e| query_error(target, &e))?;
+        let last = usize::from(row.get::<Option<i64>>(1).is_some()) * 8;
+        bytes += 5 + 2 + 7 * 4 + row.get::<&str>(0).len() + last + 4 * 8 + 1;
+        n += 1;
         let agg = Aggregate {
             last: row.get::<Option<i64>>(1),
             lines: row.get::<i64>(2) as u64,
@@ -317,6 +323,7 @@ async fn customers(
         };
         acc.add_customer(row.get::<&str>(0), agg)?;
     }
+    tracing::info!("{}: {bytes} bytes came back for {n} customers", target.name);
     Ok(())
 }
 

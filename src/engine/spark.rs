@@ -205,6 +205,17 @@ impl Job {
         let max_ms = super::add_ledger(&mut acc, ledger_rows(&rows)?)?;
         if super::snapshot(&self.opts, max_ms).is_some() {
             let rows = self.collect(spark, &sql.customers())?;
+            // The Arrow buffers' bytes (what the IPC stream carries, without its framing).
+            let bytes: usize = rows
+                .iter()
+                .flat_map(RecordBatch::columns)
+                .filter_map(|c| c.to_data().get_slice_memory_size().ok())
+                .sum();
+            let n: usize = rows.iter().map(RecordBatch::num_rows).sum();
+            tracing::info!(
+                "{}: {bytes} bytes (Arrow) came back for {n} customers",
+                self.name
+            );
             add_customers(&mut acc, &rows)?;
         }
         let format = match &self.source {
