@@ -13,6 +13,7 @@ data="${1:-${RFM_AGENT_REFERENCE_DATA:-../shared/data}}"
 [ -f "$replicas/online_retail_x20.csv.gz" ] || "$venv/bin/python" bench/replicate.py 20 "$data" "$replicas" --csv
 
 work="$(mktemp -d)"
+chmod 755 "$work"  # the postgres user keeps its cluster below it
 free_port() { python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 pg_port="$(free_port)"; spark_port="$(free_port)"
 password="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"

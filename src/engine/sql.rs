@@ -22,10 +22,11 @@ pub trait Dialect {
 
 /// The source's columns as SQL expressions, already typed by the engine.
 pub struct Columns {
-    /// The customer id as text.
+    /// The customer id: as text, or the column itself when `customer_canonical`.
     pub customer: String,
-    /// Whether that text is already the id as the local reader spells it (an integer column),
-    /// so that the trimming and the `17850.0` → `17850` rule can be skipped.
+    /// Whether the column (a number) has no text rules to apply: its text form is the id as
+    /// the local reader spells it. The rows are then grouped by the number itself (cheaper
+    /// than text), which is spelled as text only in the answer.
     pub customer_canonical: bool,
     /// The invoice as text, or NULL.
     pub invoice: Option<String>,
@@ -41,6 +42,8 @@ pub struct Columns {
 /// (rule 0 = kept, else 1 + [`Rule`]).
 pub struct Sql {
     rows: String,
+    /// The customer id as text in the answer.
+    key: String,
     /// `count(*)`, purchase lines and invoices, as 64-bit integers.
     count: String,
     lines: String,
@@ -81,7 +84,7 @@ impl Sql {
             "WITH src AS (SELECT {k} AS k, {inv} AS inv, {ms} AS ms, \
                                  {q} AS q, {p} AS p, {value} AS value FROM {from}), \
              cls AS (SELECT {c} AS c, inv, ms, q, p, value, \
-                            COALESCE(upper(left(inv, 1)) = 'C', false) AS cancel FROM src), \
+                            COALESCE(inv LIKE 'C%' OR inv LIKE 'c%', false) AS cancel FROM src), \
              ruled0 AS (SELECT *, CASE WHEN c IS NULL THEN {mc} WHEN ms IS NULL THEN {bd} \
                                        WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule0 FROM cls), \
              ruled AS (SELECT *, {late} AS rule FROM ruled0)",
@@ -101,6 +104,11 @@ impl Sql {
         );
         Sql {
             rows,
+            key: if cols.customer_canonical {
+                d.text("c")
+            } else {
+                "c".into()
+            },
             count: d.int8("count(*)"),
             lines: d.int8("count(*) FILTER (WHERE NOT cancel)"),
             // Distinct invoices cost a sort per customer: only for the frequency that uses
@@ -130,10 +138,10 @@ impl Sql {
     /// value, whether any line was a return.
     pub fn customers(&self) -> String {
         format!(
-            "{} SELECT c, max(ms) FILTER (WHERE NOT cancel), {}, {}, {}, \
+            "{} SELECT {}, max(ms) FILTER (WHERE NOT cancel), {}, {}, {}, \
                sum(CASE WHEN cancel THEN -abs(value) ELSE value END), bool_or(cancel) \
              FROM ruled WHERE rule = 0 GROUP BY c",
-            self.rows, self.lines, self.invoices, self.count
+            self.rows, self.key, self.lines, self.invoices, self.count
         )
     }
 }
