@@ -111,7 +111,7 @@ fn endpoint(remote: &str) -> Result<(String, u16)> {
 /// resolves relative paths from its own working directory).
 fn file_source(path: &str) -> Source {
     let lower = path.to_ascii_lowercase();
-    let csv = [".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz"]
+    let csv = [".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz"]
         .iter()
         .any(|e| lower.ends_with(e));
     let path = match std::fs::canonicalize(path) {
