@@ -166,6 +166,15 @@ pub struct InputArgs {
     /// Date format: auto, excel, epoch-s, epoch-ms, rfc3339 or a strftime pattern.
     #[arg(long, value_name = "FMT")]
     pub date_format: Option<DateChoice>,
+    /// Export layout: auto (from the header), none, uci, shopify, woocommerce or stripe.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<crate::ingest::PresetChoice>,
+    /// Currency to keep when the export holds several (a code such as USD), or converted.
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<crate::ingest::CurrencyChoice>,
+    /// Clock for times written with a UTC offset: UTC (default) or an IANA zone name.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<crate::options::TimeZoneChoice>,
 }
 
 /// Where the data lives when it is not a local file.
@@ -347,6 +356,11 @@ impl InputArgs {
         if let Some(d) = &self.date_format {
             i.date_format = d.clone();
         }
+        i.preset = self.preset.unwrap_or(i.preset);
+        if let Some(c) = &self.currency {
+            i.currency = c.clone();
+        }
+        i.timezone = self.timezone.unwrap_or(i.timezone);
         if let Some(spec) = &self.columns {
             i.columns
                 .apply_overrides(spec)

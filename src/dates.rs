@@ -1,6 +1,10 @@
 //! Date parsing: detects the format of a date column (ISO 8601, M/D/YYYY H:MM, D/M/YYYY,
 //! YYYYMMDD, Excel serial numbers, epoch numbers, native timestamps) and converts it to
-//! milliseconds since 1970-01-01 (wall-clock time, no time zone).
+//! milliseconds since 1970-01-01.
+//!
+//! One time-zone rule for every format: a time written with an offset (`-0500`, `+01:00`,
+//! `Z`) is an instant, converted to UTC (or to the wall time of `--timezone`); a time
+//! written without one is taken as it is. A column that mixes the two is an error.
 
 use std::cell::RefCell;
 
@@ -77,15 +81,25 @@ impl DateFormat {
 
     /// Parses one text value.
     pub fn parse(&self, s: &str) -> Option<i64> {
+        self.parse_zoned(s).map(|(ms, _)| ms)
+    }
+
+    /// Parses one text value: milliseconds (UTC where the value has an offset), and whether
+    /// it had one.
+    pub fn parse_zoned(&self, s: &str) -> Option<(i64, bool)> {
         let s = s.trim();
         match self {
-            DateFormat::Pattern(p) => parse_pattern(s, p),
+            DateFormat::Pattern(p) => parse_pattern(s, p).map(|ms| (ms, has_zone(p))),
             DateFormat::Rfc3339 => DateTime::parse_from_rfc3339(s)
                 .ok()
-                .map(|d| d.timestamp_millis()),
+                .map(|d| (d.timestamp_millis(), true)),
             DateFormat::Iso8601 => parse_iso(s),
             DateFormat::Native => None,
-            _ => s.parse::<f64>().ok().and_then(|v| self.number_to_millis(v)),
+            _ => s
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| self.number_to_millis(v))
+                .map(|ms| (ms, false)),
         }
     }
 
@@ -107,27 +121,64 @@ impl DateFormat {
     }
 }
 
-fn parse_iso(s: &str) -> Option<i64> {
+/// ISO 8601 dates and times, naive or with an offset: `2023-04-20`, `2023-04-20 20:16`,
+/// `2023-04-20T20:16:00.5`, `… 20:16:00 -0500`, `…T20:16:00+01:00`, `…Z`.
+fn parse_iso(s: &str) -> Option<(i64, bool)> {
     let b = s.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
     if b.len() == 10 {
-        return parse_pattern(s, "%Y-%m-%d");
+        return parse_pattern(s, "%Y-%m-%d").map(|ms| (ms, false));
     }
     if b[10] != b'T' && b[10] != b' ' {
         return None;
     }
-    let ends_with_zone = s.ends_with('Z') || s[11..].contains(['+', '-']);
-    if ends_with_zone {
-        let normal = format!("{}T{}", &s[..10], &s[11..]);
-        return DateTime::parse_from_rfc3339(&normal)
-            .ok()
-            .map(|d| d.timestamp_millis());
+    let (time, offset) = split_offset(&s[11..])?;
+    let normal = format!("{} {}", &s[..10], time);
+    let naive = parse_pattern(&normal, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|| parse_pattern(&normal, "%Y-%m-%d %H:%M"))?;
+    Some(match offset {
+        Some(seconds) => (naive - i64::from(seconds) * 1000, true),
+        None => (naive, false),
+    })
+}
+
+/// A time of day and its offset east of UTC in seconds, if it has one: `Z`, `±HH`,
+/// `±HHMM` or `±HH:MM`, after the time or a space. `None` when the offset is malformed.
+fn split_offset(t: &str) -> Option<(&str, Option<i32>)> {
+    if let Some(time) = t.strip_suffix(['Z', 'z']) {
+        return Some((time.trim_end(), Some(0)));
     }
-    let normal = format!("{} {}", &s[..10], &s[11..]);
-    parse_pattern(&normal, "%Y-%m-%d %H:%M:%S%.f")
-        .or_else(|| parse_pattern(&normal, "%Y-%m-%d %H:%M"))
+    let Some(at) = t.rfind(['+', '-']) else {
+        return Some((t, None));
+    };
+    let (time, zone) = (t[..at].trim_end(), &t[at + 1..]);
+    let digits: String = zone.chars().filter(|c| *c != ':').collect();
+    let ok = matches!(digits.len(), 2 | 4)
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (zone.len() == digits.len() || zone.as_bytes().get(2) == Some(&b':'));
+    if !ok {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = if digits.len() == 4 {
+        digits[2..].parse().ok()?
+    } else {
+        0
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let sign = if t.as_bytes()[at] == b'-' { -1 } else { 1 };
+    Some((time, Some(sign * (hours * 3600 + minutes * 60))))
+}
+
+/// Whether a strftime pattern reads an offset.
+fn has_zone(pattern: &str) -> bool {
+    ["%z", "%:z", "%::z", "%#z"]
+        .iter()
+        .any(|z| pattern.contains(z))
 }
 
 /// A strftime pattern compiled once per thread (chrono would re-read the pattern on every
@@ -157,7 +208,10 @@ fn parse_pattern(s: &str, pattern: &str) -> Option<i64> {
     let (items, has_time) = &*compiled;
     let mut parsed = Parsed::new();
     chrono::format::parse(&mut parsed, s, items.iter()).ok()?;
-    if *has_time {
+    if parsed.offset.is_some() {
+        // An instant: converted to UTC, never its wall time with the offset dropped.
+        parsed.to_datetime().ok().map(|d| d.timestamp_millis())
+    } else if *has_time {
         parsed
             .to_naive_datetime_with_offset(0)
             .ok()
@@ -203,6 +257,14 @@ pub enum DateError {
     Unrecognised { column: String, examples: String },
     #[error("column `{column}` has type {dtype}, which is not a date")]
     Type { column: String, dtype: String },
+    #[error(
+        "column `{column}` mixes times with a UTC offset (`{offset}`) and times without one (`{naive}`), which cannot be put on one clock"
+    )]
+    MixedZones {
+        column: String,
+        offset: String,
+        naive: String,
+    },
 }
 
 impl crate::remedy::Remedied for DateError {
@@ -210,6 +272,7 @@ impl crate::remedy::Remedied for DateError {
         Some(match self {
             DateError::Unrecognised { .. } => crate::remedy::Remedy::GiveDateFormat,
             DateError::Type { .. } => crate::remedy::Remedy::MapDateColumn,
+            DateError::MixedZones { .. } => crate::remedy::Remedy::OneTimeZone,
         })
     }
 }
@@ -280,16 +343,66 @@ pub fn parse_with(
     format: &DateFormat,
     column: &str,
 ) -> Result<Vec<i64>, DateError> {
+    parse_zoned(series, format, column, None).map(|(ms, _)| ms)
+}
+
+/// The first value with an offset and the first without one, of a text date column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Zones {
+    pub offset: Option<String>,
+    pub naive: Option<String>,
+}
+
+impl Zones {
+    /// Takes the first examples of a later chunk where this one has none.
+    pub fn merge(&mut self, other: Zones) {
+        self.offset = self.offset.take().or(other.offset);
+        self.naive = self.naive.take().or(other.naive);
+    }
+
+    /// An error when both kinds were seen.
+    pub fn check(&self, column: &str) -> Result<(), DateError> {
+        match (&self.offset, &self.naive) {
+            (Some(o), Some(n)) => Err(DateError::MixedZones {
+                column: column.to_string(),
+                offset: crate::bounded::value(o, 40),
+                naive: crate::bounded::value(n, 40),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Like [`parse_with`]; times with an offset are put on `zone`'s wall clock when one is
+/// given (UTC otherwise), and the column's first values with and without an offset are
+/// returned for [`Zones::check`].
+pub fn parse_zoned(
+    series: &Series,
+    format: &DateFormat,
+    column: &str,
+    zone: Option<chrono_tz::Tz>,
+) -> Result<(Vec<i64>, Zones), DateError> {
     match series.dtype() {
         DataType::String => {
             // Parse each distinct text once: exports repeat timestamps heavily (and on
             // consecutive lines, so a repeat of the previous row needs no hashing).
             let (ids, values) = intern(series.str().expect("string column").iter());
+            let mut zones = Zones::default();
             let parsed: Vec<i64> = values
                 .iter()
-                .map(|v| format.parse(v).unwrap_or(NO_DATE))
+                .map(|v| match format.parse_zoned(v) {
+                    Some((ms, true)) => {
+                        zones.offset.get_or_insert_with(|| v.to_string());
+                        zone.map_or(ms, |z| wall_time(ms, z))
+                    }
+                    Some((ms, false)) => {
+                        zones.naive.get_or_insert_with(|| v.to_string());
+                        ms
+                    }
+                    None => NO_DATE,
+                })
                 .collect();
-            Ok(ids
+            let millis = ids
                 .iter()
                 .map(|&id| {
                     if id == NONE {
@@ -298,8 +411,38 @@ pub fn parse_with(
                         parsed[id as usize]
                     }
                 })
-                .collect())
+                .collect();
+            Ok((millis, zones))
         }
+        // A time-zone-aware timestamp holds UTC instants: put on `zone`'s clock too.
+        DataType::Datetime(_, Some(_)) if zone.is_some() => {
+            let ms = parse_typed(series, format, column)?;
+            let z = zone.expect("zone");
+            let wall = ms
+                .into_iter()
+                .map(|m| if m == NO_DATE { m } else { wall_time(m, z) })
+                .collect();
+            Ok((wall, Zones::default()))
+        }
+        _ => parse_typed(series, format, column).map(|ms| (ms, Zones::default())),
+    }
+}
+
+/// The wall time in `zone` of the UTC instant `ms`.
+fn wall_time(ms: i64, zone: chrono_tz::Tz) -> i64 {
+    use chrono::{Offset, TimeZone};
+    match DateTime::from_timestamp_millis(ms) {
+        Some(utc) => {
+            let offset = zone.offset_from_utc_datetime(&utc.naive_utc()).fix();
+            ms + i64::from(offset.local_minus_utc()) * 1000
+        }
+        None => ms,
+    }
+}
+
+/// A column the file typed itself (timestamps, dates, numbers).
+fn parse_typed(series: &Series, format: &DateFormat, column: &str) -> Result<Vec<i64>, DateError> {
+    match series.dtype() {
         DataType::Datetime(unit, _) => {
             // One pass from the physical values (no cast into a new column).
             let per_ms = match unit {
@@ -522,6 +665,37 @@ mod tests {
         );
         let z = parse_column(&text(&["2011-12-09T12:50:00Z"]), "d", None).unwrap();
         assert_eq!(z.millis[0], Some(ms(2011, 12, 9, 12, 50)));
+    }
+
+    #[test]
+    fn offsets_are_instants_in_utc_and_naive_times_stay() {
+        let utc = ms(2023, 4, 21, 1, 16);
+        for v in [
+            "2023-04-20 20:16:00 -0500",
+            "2023-04-20T20:16:00-05:00",
+            "2023-04-21T01:16:00Z",
+            "2023-04-21 03:16 +0200",
+            "2023-04-21T03:16:00+02",
+        ] {
+            let (f, _) = detect_text(&[v], "d").unwrap();
+            assert_eq!(f.parse_zoned(v), Some((utc, true)), "{v}");
+        }
+        let pattern = DateFormat::Pattern("%Y-%m-%d %H:%M:%S %z".into());
+        assert_eq!(pattern.parse("2023-04-20 20:16:00 -0500"), Some(utc));
+        assert_eq!(
+            DateFormat::Iso8601.parse_zoned("2023-04-20 20:16:00"),
+            Some((ms(2023, 4, 20, 20, 16), false))
+        );
+        assert_eq!(DateFormat::Iso8601.parse("2023-04-20 20:16:00 -05:0"), None);
+        let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+        let col = text(&["2023-04-21T01:16:00Z", "2023-04-21 01:16:00"]);
+        let (millis, zones) = parse_zoned(&col, &DateFormat::Iso8601, "d", Some(paris)).unwrap();
+        assert_eq!(millis, vec![ms(2023, 4, 21, 3, 16), ms(2023, 4, 21, 1, 16)]);
+        let err = zones.check("d").unwrap_err().to_string();
+        assert!(
+            err.contains("`2023-04-21T01:16:00Z`") && err.contains("`2023-04-21 01:16:00`"),
+            "{err}"
+        );
     }
 
     #[test]

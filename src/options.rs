@@ -228,6 +228,37 @@ impl fmt::Display for DateChoice {
     }
 }
 serde_as_text!(DateChoice);
+serde_as_text!(crate::ingest::PresetChoice);
+serde_as_text!(crate::ingest::CurrencyChoice);
+serde_as_text!(TimeZoneChoice);
+
+/// `--timezone`: the clock that times written with a UTC offset are put on (UTC when not
+/// given). Times written without one are taken as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZoneChoice(pub Option<chrono_tz::Tz>);
+
+impl std::str::FromStr for TimeZoneChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("utc") {
+            return Ok(TimeZoneChoice(None));
+        }
+        s.parse::<chrono_tz::Tz>().map(|z| TimeZoneChoice(Some(z))).map_err(|_| {
+            format!(
+                "unknown time zone `{}`: give an IANA name such as Europe/Paris or America/New_York, or UTC",
+                crate::bounded::value(s, crate::bounded::MAX_VALUE)
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for TimeZoneChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.map_or("UTC", |z| z.name()))
+    }
+}
 serde_as_text!(crate::ingest::Encoding);
 
 impl DateChoice {
@@ -252,6 +283,8 @@ pub struct RunOptions {
     pub snapshot: Option<String>,
     /// `ROLE=COLUMN,…` overrides of the column mapping.
     pub columns: Option<String>,
+    pub preset: Option<crate::ingest::PresetChoice>,
+    pub currency: Option<crate::ingest::CurrencyChoice>,
     pub llm: Option<Backend>,
     pub seed: Option<u64>,
     pub n_init: Option<usize>,
@@ -263,6 +296,10 @@ impl RunOptions {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
         if let Some(spec) = &self.columns {
             s.input.columns.apply_overrides(spec)?;
+        }
+        s.input.preset = self.preset.unwrap_or(s.input.preset);
+        if let Some(c) = &self.currency {
+            s.input.currency = c.clone();
         }
         s.clean.returns = self.returns.unwrap_or(s.clean.returns);
         s.clean.drop_zero_price |= self.drop_zero_price;

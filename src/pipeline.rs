@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::clean::{CleanOptions, Ledger};
 use crate::cluster::{self, KMeansParams, Segmentation, elbow};
 use crate::dates;
-use crate::ingest::{Input, ReadOptions, SourceInfo};
+use crate::ingest::{ColumnMap, Input, ReadOptions, SourceInfo};
 use crate::options::InputFormat;
 use crate::progress::Steps;
 use crate::rfm::RfmTable;
@@ -75,6 +75,8 @@ pub fn read_options(s: &Settings) -> ReadOptions {
         encoding: i.encoding,
         sheet: (!i.sheet.is_empty()).then(|| i.sheet.clone()),
         columns: i.columns.clone(),
+        preset: i.preset,
+        currency: i.currency.clone(),
         limits: s.limits,
     }
 }
@@ -174,7 +176,10 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         None => None,
     };
     steps.finish();
-    let params = run_params(s, &opts, &totals, segmentation.clusters.len());
+    let mut params = run_params(s, &opts, &totals, segmentation.clusters.len());
+    if !source.columns.is_empty() {
+        params.columns = ColumnMap::from_manifest(&source.columns);
+    }
     Ok(SegmentRun {
         params,
         rows: totals.rows,
@@ -195,7 +200,11 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     use crate::engine::{EngineKind, postgres, spark};
     let e = &s.engine;
     let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
-    match e.kind.resolve(&s.input.path) {
+    let kind = e.kind.resolve(&s.input.path);
+    if !matches!(kind, EngineKind::Auto | EngineKind::Local) {
+        crate::engine::file_rules_only(&opts.read)?;
+    }
+    match kind {
         EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
         EngineKind::Postgres => {
             // The settings' password, else PGPASSWORD; else the target reads the password file.
@@ -247,6 +256,8 @@ fn scan_options(s: &Settings) -> Result<ScanOptions> {
             drop_zero_price: s.clean.drop_zero_price,
             date_format: s.input.date_format.given(),
             snapshot,
+            currency: s.input.currency.clone(),
+            timezone: s.input.timezone.0,
         },
         frequency: s.rfm.frequency,
     })
@@ -285,5 +296,6 @@ fn run_params(s: &Settings, opts: &ScanOptions, totals: &Totals, k: usize) -> Ru
         tolerance: s.cluster.tolerance,
         date_format: totals.ledger.date_format.clone(),
         columns: s.input.columns.clone(),
+        timezone: s.input.timezone.0.map(|z| z.name().to_string()),
     }
 }

@@ -44,6 +44,12 @@ pub enum Remedy {
     CheckSparkToken,
     /// The database did not answer in time.
     RaiseEngineTimeout,
+    /// A date column mixes times with and without a UTC offset.
+    OneTimeZone,
+    /// The export holds more than one currency.
+    ChooseCurrency,
+    /// The header fits more than one export preset.
+    ChoosePreset,
 }
 
 impl Remedy {
@@ -90,6 +96,41 @@ impl Remedy {
                 "pass one with --sheet",
                 "put the transactions on the workbook's first sheet",
             ),
+            Remedy::CastInQuery
+            | Remedy::CastInSparkQuery
+            | Remedy::CheckSparkToken
+            | Remedy::RaiseEngineTimeout => self.engine_words(to),
+            Remedy::OneTimeZone => pick(
+                "export the dates again with one convention, or map another date column with --columns date=…",
+                "export the dates again with one convention",
+            ),
+            Remedy::ChooseCurrency => pick(
+                "choose one with --currency CODE (its rows are kept, the others are counted in the ledger), or --currency converted where the export has a converted amount",
+                "choose one under \"Currency\" (API option `currency`), or `converted` where the export has a converted amount",
+            ),
+            Remedy::ChoosePreset => pick(
+                "choose one with --preset NAME",
+                "choose one under \"Export preset\" (API option `preset`)",
+            ),
+            Remedy::RaiseLimit(setting) => format!(
+                "if the file is genuine, raise `[limits] {setting}` in the {} (or {} environment variable RFM_AGENT__LIMITS__{})",
+                if cli {
+                    "settings"
+                } else {
+                    "service's settings"
+                },
+                if cli { "the" } else { "its" },
+                setting.to_ascii_uppercase()
+            ),
+        }
+    }
+}
+
+impl Remedy {
+    /// The remedies of a database or Spark source.
+    fn engine_words(self, to: FrontEnd) -> String {
+        let pick = |c: &str, s: &str| if to == FrontEnd::Cli { c } else { s }.to_string();
+        match self {
             Remedy::CastInQuery => pick(
                 "cast it in --query, e.g. to_timestamp(\"COLUMN\", 'MM/DD/YYYY HH24:MI') AS \"COLUMN\" or \"COLUMN\"::numeric",
                 "the service's operator can cast it in the source's query ([sources.NAME] query)",
@@ -106,16 +147,7 @@ impl Remedy {
                 "check the host and port, or raise --engine-timeout",
                 "check the source's host and port in the service's settings, or raise its [engine] timeout_secs",
             ),
-            Remedy::RaiseLimit(setting) => format!(
-                "if the file is genuine, raise `[limits] {setting}` in the {} (or {} environment variable RFM_AGENT__LIMITS__{})",
-                if cli {
-                    "settings"
-                } else {
-                    "service's settings"
-                },
-                if cli { "the" } else { "its" },
-                setting.to_ascii_uppercase()
-            ),
+            _ => String::new(),
         }
     }
 }
@@ -153,9 +185,23 @@ pub fn find(e: &anyhow::Error) -> Option<Remedy> {
     })
 }
 
+/// The error chain joined with `: `, each cause said once: a cause whose words an outer
+/// message already holds (an error that prints its source, like `"{path}: {source}"`) is
+/// left out.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !said.iter().any(|outer| outer.contains(&text)) {
+            said.push(text);
+        }
+    }
+    said.join(": ")
+}
+
 /// The error chain in words, with its remedy (if any) said for `to`.
 pub fn render(e: &anyhow::Error, to: FrontEnd) -> String {
-    let text = format!("{e:#}");
+    let text = chain(e);
     match find(e) {
         Some(r) => format!("{text}; {}", r.words(to)),
         None => text,
@@ -184,6 +230,16 @@ mod tests {
             service.ends_with("; save it as a comma-separated CSV"),
             "{service}"
         );
+        let dates = anyhow::Error::new(crate::clean::CleanError::Date {
+            path: "f.csv".into(),
+            source: crate::dates::DateError::Unrecognised {
+                column: "d".into(),
+                examples: "`x`".into(),
+            },
+        })
+        .context("reading the input");
+        let said = render(&dates, FrontEnd::Cli);
+        assert_eq!(said.matches("cannot recognise").count(), 1, "{said}");
         let plain = anyhow::anyhow!("nothing to do");
         assert_eq!(render(&plain, FrontEnd::Service), "nothing to do");
     }
@@ -207,6 +263,9 @@ mod tests {
             Remedy::CastInSparkQuery,
             Remedy::CheckSparkToken,
             Remedy::RaiseEngineTimeout,
+            Remedy::OneTimeZone,
+            Remedy::ChooseCurrency,
+            Remedy::ChoosePreset,
         ];
         for r in all {
             let (cli, service) = (r.words(FrontEnd::Cli), r.words(FrontEnd::Service));

@@ -159,6 +159,7 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         options: opts.clean.clone(),
         date_format: date_format.clone(),
         columns: stream.source.columns.clone(),
+        preset: stream.source.preset,
     });
     let mut acc = Accumulator::new(Settings {
         path: path.clone(),
@@ -174,6 +175,7 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
     }
     run_workers(stream.pieces, &plan, &mut acc)?;
     tracing::debug!(elapsed = ?started.elapsed(), rows = acc.rows(), "pass done");
+    check_orders(&acc, opts, &path, &stream.source.columns)?;
     if acc.rows() == 0 {
         return Err(IngestError::HeaderOnly { path }.into());
     }
@@ -195,6 +197,50 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         totals,
         date_ambiguous,
     })
+}
+
+/// After the pass: one clock for the dates, one currency for the money.
+fn check_orders(
+    acc: &Accumulator,
+    opts: &ScanOptions,
+    path: &str,
+    columns: &BTreeMap<String, String>,
+) -> Result<(), CleanError> {
+    let (currencies, zones) = acc.orders();
+    let column = |role: &str| columns.get(role).cloned().unwrap_or_default();
+    zones
+        .check(&column("date"))
+        .map_err(|source| CleanError::Date {
+            path: path.to_string(),
+            source,
+        })?;
+    if opts.clean.currency == ingest::CurrencyChoice::One && currencies.len() > 1 {
+        let mut counted: Vec<&(Box<str>, u64)> = currencies.iter().collect();
+        counted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut words: Vec<String> = counted
+            .iter()
+            .take(10)
+            .map(|(code, rows)| {
+                let code = crate::bounded::value(code, crate::bounded::MAX_VALUE);
+                format!(
+                    "{code}: {} rows",
+                    crate::output::table::thousands(*rows as f64, 0)
+                )
+            })
+            .collect();
+        return Err(CleanError::Currencies {
+            path: path.to_string(),
+            column: column("currency"),
+            count: currencies.len(),
+            list: {
+                if counted.len() > words.len() {
+                    words.push(format!("… and {} more", counted.len() - words.len()));
+                }
+                words.join(", ")
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Rows typed at once: a large piece (a Parquet row group of millions of rows) is typed

@@ -288,6 +288,12 @@ pub struct InputSettings {
     pub sheet: String,
     /// auto | excel | epoch-s | epoch-ms | rfc3339 | a strftime pattern
     pub date_format: DateChoice,
+    /// auto (recognised from the header) | none | uci | shopify | woocommerce | stripe
+    pub preset: crate::ingest::PresetChoice,
+    /// Which currency's rows to keep when an export holds several: a code, or `converted`.
+    pub currency: crate::ingest::CurrencyChoice,
+    /// The clock times with a UTC offset are put on: UTC, or an IANA zone name.
+    pub timezone: crate::options::TimeZoneChoice,
     pub columns: ColumnMap,
 }
 
@@ -300,6 +306,9 @@ impl Default for InputSettings {
             encoding: Encoding::Auto,
             sheet: String::new(),
             date_format: DateChoice::Auto,
+            preset: Default::default(),
+            currency: Default::default(),
+            timezone: Default::default(),
             columns: ColumnMap::default(),
         }
     }

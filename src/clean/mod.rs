@@ -2,6 +2,7 @@
 //! one of them (rows and revenue per rule, with example row numbers). [`typed`] applies the
 //! rules to one chunk of rows at a time.
 
+pub mod orders;
 pub mod typed;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,15 @@ pub enum Rule {
     PriceNegative,
     PriceZero,
     AmountNotPositive,
+    /// The rules an export's own fields drive (after the row's own rules: a Shopify order's
+    /// fields are on its first line, and its other lines take them from there).
+    TestOrder,
+    OtherCurrency,
+    OrderCancelled,
+    OrderRefunded,
+    PaymentVoided,
+    PaymentFailed,
+    PaymentPending,
     AfterSnapshot,
     /// Net mode: customers whose returns cancel their purchases, or who only returned.
     NetValueNotPositive,
@@ -40,7 +50,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in ledger order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 17] = [
         Rule::MissingCustomer,
         Rule::BadDate,
         Rule::BadNumber,
@@ -49,6 +59,13 @@ impl Rule {
         Rule::PriceNegative,
         Rule::PriceZero,
         Rule::AmountNotPositive,
+        Rule::TestOrder,
+        Rule::OtherCurrency,
+        Rule::OrderCancelled,
+        Rule::OrderRefunded,
+        Rule::PaymentVoided,
+        Rule::PaymentFailed,
+        Rule::PaymentPending,
         Rule::AfterSnapshot,
         Rule::NetValueNotPositive,
     ];
@@ -63,6 +80,13 @@ impl Rule {
             Rule::PriceNegative => "price < 0",
             Rule::PriceZero => "price = 0",
             Rule::AmountNotPositive => "amount <= 0",
+            Rule::TestOrder => "test order",
+            Rule::OtherCurrency => "other currency",
+            Rule::OrderCancelled => "order cancelled",
+            Rule::OrderRefunded => "refunded",
+            Rule::PaymentVoided => "payment voided",
+            Rule::PaymentFailed => "payment failed",
+            Rule::PaymentPending => "payment pending",
             Rule::AfterSnapshot => "after snapshot",
             Rule::NetValueNotPositive => "net value <= 0",
         }
@@ -96,6 +120,19 @@ pub struct Ledger {
     /// Said of the ledger where it differs from a file's (e.g. no example rows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Partial refunds taken off kept rows (the rows stay; `revenue_kept` is net of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunds_netted: Option<Netted>,
+    /// The one currency of the kept rows, when the export names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+/// Partial refunds netted: how many orders or payments, and how much.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct Netted {
+    pub orders: usize,
+    pub amount: f64,
 }
 
 impl Ledger {
@@ -132,6 +169,10 @@ pub struct CleanOptions {
     pub date_format: Option<DateFormat>,
     /// Snapshot in milliseconds; `None` = last date in the data + 1 day.
     pub snapshot: Option<i64>,
+    /// Which currency's rows to keep when the export names currencies.
+    pub currency: crate::ingest::CurrencyChoice,
+    /// Times with a UTC offset are put on this zone's clock (UTC when `None`).
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// Errors from cleaning.
@@ -154,6 +195,15 @@ pub enum CleanError {
     NothingLeft { path: String, summary: String },
     #[error("{path}: no row has a readable date in column `{column}`")]
     NoDates { path: String, column: String },
+    #[error(
+        "{path}: column `{column}` holds {count} currencies ({list}), and money is never added across currencies"
+    )]
+    Currencies {
+        path: String,
+        column: String,
+        count: usize,
+        list: String,
+    },
 }
 
 impl Remedied for CleanError {
@@ -162,6 +212,7 @@ impl Remedied for CleanError {
             CleanError::Date { source, .. } => source.remedy(),
             CleanError::NothingLeft { .. } => Some(Remedy::CheckMapping),
             CleanError::NoDates { .. } => Some(Remedy::CheckDateFormat),
+            CleanError::Currencies { .. } => Some(Remedy::ChooseCurrency),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::orders::{self, INHERIT, OrderRules, Orders};
 use super::{CleanError, CleanOptions, Returns, Rule, normalize_customer, parse_number};
 use crate::dates::{self, DateFormat};
 use crate::ingest::Chunk;
@@ -55,6 +56,8 @@ pub const RETURN: u8 = 1;
 pub const LATE: u8 = 2;
 /// No invoice number: the line is an order of its own.
 pub const NO_INVOICE: u8 = 4;
+/// Continues an order whose first line (and fields) came in an earlier chunk.
+pub const INHERITED: u8 = 8;
 
 /// A typed chunk. Per row: `outcome` (0 kept or late, else 1 + the rule) and `revenue`;
 /// then the kept lines, in row order.
@@ -77,6 +80,27 @@ pub struct Lines {
     pub max_date: Option<i64>,
     /// Each customer's first non-empty email in the chunk, over every row.
     pub emails: Vec<(u32, String)>,
+    /// Kept rows per currency (rows that continue an earlier chunk's order not included).
+    pub currencies: Vec<(Box<str>, u64)>,
+    /// Partial refunds netted: how many, and how much.
+    pub refunds: (usize, f64),
+    /// The chunk's last order, for the lines of it at the start of the next chunk.
+    pub tail: Option<super::orders::Tail>,
+    /// The first date with a UTC offset and the first without one.
+    pub zones: dates::Zones,
+}
+
+impl Lines {
+    /// Keeps row `i` of the chunk.
+    fn keep(&mut self, i: usize, customer: u32, invoice: u64, millis: i64, value: f64, flags: u8) {
+        self.outcome.push(0);
+        self.kept_row.push(i as u32);
+        self.kept_customer.push(customer);
+        self.kept_invoice.push(invoice);
+        self.kept_millis.push(millis);
+        self.kept_value.push(value);
+        self.kept_flags.push(flags);
+    }
 }
 
 /// What the workers share: the rules and the columns' names and formats.
@@ -87,9 +111,41 @@ pub struct Plan {
     pub date_format: DateFormat,
     /// role → header, for messages.
     pub columns: std::collections::BTreeMap<String, String>,
+    /// The export preset the columns came from.
+    pub preset: Option<crate::ingest::Preset>,
 }
 
 impl Plan {
+    /// Invoices starting with `C` are cancellations: the UCI convention, not a platform's
+    /// (a Stripe charge is `ch_…`).
+    fn cancel_prefix(&self) -> bool {
+        matches!(self.preset, None | Some(crate::ingest::Preset::Uci))
+    }
+
+    /// Rows are an order's lines (an order's refund is netted on its first line, whatever
+    /// that line's value), not whole orders or payments.
+    fn lines(&self) -> bool {
+        self.preset.is_none_or(|p| p.spec().lines)
+    }
+
+    /// A chunk's dates in milliseconds, and its first times with and without an offset.
+    fn dates(&self, column: &Series) -> Result<(Vec<i64>, dates::Zones), CleanError> {
+        let zone = self.options.timezone;
+        dates::parse_zoned(column, &self.date_format, &self.column("date"), zone).map_err(
+            |source| CleanError::Date {
+                path: self.path.clone(),
+                source,
+            },
+        )
+    }
+
+    fn order_rules(&self) -> OrderRules {
+        OrderRules {
+            preset: self.preset,
+            currency: self.options.currency.clone(),
+        }
+    }
+
     fn column(&self, role: &str) -> String {
         self.columns.get(role).cloned().unwrap_or_default()
     }
@@ -262,6 +318,7 @@ fn invoices(
     plan: &Plan,
     rows: usize,
 ) -> Result<(Vec<u64>, Vec<bool>), CleanError> {
+    let prefix = plan.cancel_prefix();
     let Some(s) = s else {
         return Ok((vec![0; rows], vec![false; rows]));
     };
@@ -279,7 +336,7 @@ fn invoices(
             Some((p, h, c)) if p == v => (h, c),
             _ => {
                 let h = xxhash_rust::xxh3::xxh3_64(v.as_bytes()).max(1);
-                let c = v.starts_with(['C', 'c']);
+                let c = prefix && v.starts_with(['C', 'c']);
                 previous = Some((v, h, c));
                 (h, c)
             }
@@ -354,6 +411,37 @@ impl Row {
     }
 }
 
+/// A kept row's order step: removed by its order's rule, or kept with a refund netted
+/// (and, for a row that continues an earlier chunk's order, flagged for the accumulator).
+enum Step {
+    Remove(Rule),
+    Keep { refund: f64, inherit: bool },
+}
+
+/// The order step of row `i` carrying `value`.
+fn order_step(orders: &Orders, i: usize, value: f64, lines: bool) -> Step {
+    match orders.verdict[i] {
+        INHERIT => Step::Keep {
+            refund: 0.0,
+            inherit: true,
+        },
+        0 => {
+            let refund = orders.refund.get(i).copied().unwrap_or(0.0).max(0.0);
+            // A payment or whole order refunded in full is a refunded one, whatever its
+            // status says; an order's refund on its first line is netted however large.
+            if refund > 0.0 && !lines && refund >= value - 1e-9 {
+                Step::Remove(Rule::OrderRefunded)
+            } else {
+                Step::Keep {
+                    refund,
+                    inherit: false,
+                }
+            }
+        }
+        rule => Step::Remove(Rule::ALL[usize::from(rule - 1)]),
+    }
+}
+
 /// Types and classifies one chunk.
 pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
     let n = chunk.rows;
@@ -362,78 +450,114 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
     }
     let (customer, keys) = customers(&chunk.customer, plan)?;
     let (invoice, cancelled) = invoices(&chunk.invoice, plan, n)?;
-    let millis = dates::parse_with(&chunk.date, &plan.date_format, &plan.column("date")).map_err(
-        |source| CleanError::Date {
-            path: plan.path.clone(),
-            source,
-        },
+    let (millis, zones) = plan.dates(&chunk.date)?;
+    let values = Values::of(chunk, plan)?;
+    let orders = orders::read(
+        chunk,
+        &invoice,
+        &plan.order_rules(),
+        &|r| plan.column(r),
+        &plan.path,
     )?;
-    const NO_DATE: i64 = dates::NO_DATE;
-    let quantity = as_numbers(&chunk.quantity, plan, "quantity")?;
-    let price = as_numbers(&chunk.price, plan, "price")?;
-    let amount = as_numbers(&chunk.amount, plan, "amount")?;
-    let emails = emails(&chunk.email, &customer, plan)?;
     let mut out = Lines {
         rows: n,
         outcome: Vec::with_capacity(n),
         revenue: Vec::with_capacity(n),
         keys,
-        emails,
+        emails: emails(&chunk.email, &customer, plan)?,
+        zones,
         ..Lines::default()
     };
-    // (value, state) of a cell; a column that is not mapped is missing.
-    let cell = |c: &Option<Numbers>, i: usize| match c {
-        Some(c) => (c.values[i], c.state(i)),
-        None => (0.0, MISSING),
-    };
-    let opts = &plan.options;
+    let mut per_currency = vec![0u64; orders.currencies.len()];
+    let lines = plan.lines();
     for i in 0..n {
         let date = millis[i];
-        let has_date = date != NO_DATE;
-        if has_date {
+        if date != dates::NO_DATE {
             out.max_date = Some(out.max_date.map_or(date, |m: i64| m.max(date)));
         }
-        let ((q, qs), (p, ps), (a, as_)) = (cell(&quantity, i), cell(&price, i), cell(&amount, i));
-        let bad_number = qs == BAD || ps == BAD || as_ == BAD;
-        let value = if amount.is_some() {
-            (as_ == OK).then_some(a)
-        } else {
-            (qs == OK && ps == OK).then_some(q * p)
-        };
-        let revenue = value.unwrap_or(0.0);
-        let is_cancel = cancelled[i];
-        let row = Row {
-            customer: customer[i] != NONE,
-            has_date,
-            bad_number: bad_number || value.is_none(),
-            cancelled: is_cancel,
-            amount: amount.is_some().then_some(revenue),
-            quantity: (qs == OK).then_some(q),
-            price: (ps == OK).then_some(p),
-        };
-        let rule = row.rule(opts);
+        let (row, revenue) = values.row(i, customer[i] != NONE, date, cancelled[i]);
         out.revenue.push(revenue);
-        if let Some(rule) = rule {
+        if let Some(rule) = row.rule(&plan.options) {
             out.outcome.push(1 + rule as u8);
             continue;
         }
-        out.outcome.push(0);
-        let mut flags = if is_cancel { RETURN } else { 0 };
-        if opts.snapshot.is_some_and(|s| date > s) {
+        let (refund, inherit) = match order_step(&orders, i, revenue, lines) {
+            Step::Remove(rule) => {
+                out.outcome.push(1 + rule as u8);
+                continue;
+            }
+            Step::Keep { refund, inherit } => (refund, inherit),
+        };
+        if let Some(count) = per_currency.get_mut(orders.currency[i] as usize) {
+            *count += 1;
+        }
+        if refund > 0.0 {
+            out.refunds = (out.refunds.0 + 1, out.refunds.1 + refund);
+        }
+        let mut flags = if cancelled[i] { RETURN } else { 0 };
+        if plan.options.snapshot.is_some_and(|s| date > s) {
             flags |= LATE;
         }
         if invoice[i] == 0 {
             flags |= NO_INVOICE;
         }
-        out.kept_row.push(i as u32);
-        out.kept_customer.push(customer[i]);
-        out.kept_invoice.push(invoice[i]);
-        out.kept_millis.push(date);
-        out.kept_value
-            .push(if is_cancel { -revenue.abs() } else { revenue });
-        out.kept_flags.push(flags);
+        if inherit {
+            flags |= INHERITED;
+        }
+        let value = if cancelled[i] {
+            -revenue.abs()
+        } else {
+            revenue - refund
+        };
+        out.keep(i, customer[i], invoice[i], date, value, flags);
     }
+    out.currencies = orders.currencies.into_iter().zip(per_currency).collect();
+    out.tail = orders.tail;
     Ok(out)
+}
+
+/// The numeric columns of a chunk.
+struct Values {
+    quantity: Option<Numbers>,
+    price: Option<Numbers>,
+    amount: Option<Numbers>,
+}
+
+impl Values {
+    fn of(chunk: &Chunk, plan: &Plan) -> Result<Values, CleanError> {
+        Ok(Values {
+            quantity: as_numbers(&chunk.quantity, plan, "quantity")?,
+            price: as_numbers(&chunk.price, plan, "price")?,
+            amount: as_numbers(&chunk.amount, plan, "amount")?,
+        })
+    }
+
+    /// What the row's own rules look at, and the value the row carries (0 where it has none).
+    fn row(&self, i: usize, customer: bool, date: i64, cancelled: bool) -> (Row, f64) {
+        // (value, state) of a cell; a column that is not mapped is missing.
+        let cell = |c: &Option<Numbers>| match c {
+            Some(c) => (c.values[i], c.state(i)),
+            None => (0.0, MISSING),
+        };
+        let ((q, qs), (p, ps), (a, as_)) =
+            (cell(&self.quantity), cell(&self.price), cell(&self.amount));
+        let value = if self.amount.is_some() {
+            (as_ == OK).then_some(a)
+        } else {
+            (qs == OK && ps == OK).then_some(q * p)
+        };
+        let revenue = value.unwrap_or(0.0);
+        let row = Row {
+            customer,
+            has_date: date != dates::NO_DATE,
+            bad_number: qs == BAD || ps == BAD || as_ == BAD || value.is_none(),
+            cancelled,
+            amount: self.amount.is_some().then_some(revenue),
+            quantity: (qs == OK).then_some(q),
+            price: (ps == OK).then_some(p),
+        };
+        (row, revenue)
+    }
 }
 
 #[cfg(test)]
@@ -458,6 +582,7 @@ mod tests {
             options: CleanOptions::default(),
             date_format: DateFormat::Native,
             columns: Default::default(),
+            preset: None,
         };
         let floats = Series::new(
             "c".into(),

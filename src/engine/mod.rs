@@ -125,6 +125,31 @@ pub fn add_ledger(acc: &mut Accumulator, rows: Vec<LedgerRow>) -> Result<Option<
     Ok(max)
 }
 
+/// Refuses what only the file pass does: export presets and the rules on an export's own
+/// fields (status, cancellation, refunds, currency, test orders).
+pub fn file_rules_only(read: &crate::ingest::ReadOptions) -> Result<()> {
+    use crate::ingest::{CurrencyChoice, PresetChoice, Role};
+    let mapped: Vec<&str> = Role::ORDER
+        .iter()
+        .chain([&Role::Refunded])
+        .filter(|r| !read.columns.get(**r).is_empty())
+        .map(|r| r.key())
+        .collect();
+    let preset = matches!(read.preset, PresetChoice::Named(p) if p != crate::ingest::Preset::Uci);
+    if preset || !mapped.is_empty() || read.currency != CurrencyChoice::One {
+        anyhow::bail!(
+            "export presets, --currency and the {} roles are read from files; with a database or Spark, select the rows to keep in --query (e.g. WHERE status = 'paid')",
+            Role::ORDER
+                .iter()
+                .chain([&Role::Refunded])
+                .map(|r| r.key())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The snapshot a run uses: the explicit one, else the last date + 1 day.
 pub fn snapshot(opts: &ScanOptions, max_ms: Option<i64>) -> Option<i64> {
     opts.clean.snapshot.or(max_ms.map(|d| d + MS_PER_DAY))
@@ -152,6 +177,7 @@ pub fn finish(
         delimiter: None,
         sheet: None,
         columns: resolved.manifest(),
+        preset: None,
     };
     Ok(Scan {
         source,

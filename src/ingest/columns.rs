@@ -18,10 +18,20 @@ pub enum Role {
     Amount,
     /// Optional: carried into the exports for email tools.
     Email,
+    /// Optional: the order's or payment's status (paid, refunded, failed, …).
+    Status,
+    /// Optional: when the order was cancelled; any value marks it cancelled.
+    Cancelled,
+    /// Optional: the amount refunded on the order or payment.
+    Refunded,
+    /// Optional: the currency code of the row's money.
+    Currency,
+    /// Optional: what marks a test order (a test payment gateway, `true`).
+    Test,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 12] = [
         Role::Customer,
         Role::Invoice,
         Role::Date,
@@ -29,7 +39,16 @@ impl Role {
         Role::Price,
         Role::Amount,
         Role::Email,
+        Role::Status,
+        Role::Cancelled,
+        Role::Refunded,
+        Role::Currency,
+        Role::Test,
     ];
+
+    /// The roles an order or payment has once, whatever its lines: a Shopify export writes
+    /// them on the order's first line only, and the lines after it take them from there.
+    pub const ORDER: [Role; 4] = [Role::Status, Role::Cancelled, Role::Currency, Role::Test];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -40,6 +59,11 @@ impl Role {
             Role::Price => "price",
             Role::Amount => "amount",
             Role::Email => "email",
+            Role::Status => "status",
+            Role::Cancelled => "cancelled",
+            Role::Refunded => "refunded",
+            Role::Currency => "currency",
+            Role::Test => "test",
         }
     }
 
@@ -53,6 +77,11 @@ impl Role {
             Role::Price => "Unit price",
             Role::Amount => "Amount (instead of quantity × price)",
             Role::Email => "Email (optional)",
+            Role::Status => "Order / payment status (optional)",
+            Role::Cancelled => "Cancelled at (optional)",
+            Role::Refunded => "Amount refunded (optional)",
+            Role::Currency => "Currency (optional)",
+            Role::Test => "Test-order marker (optional)",
         }
     }
 
@@ -80,6 +109,12 @@ pub struct ColumnMap {
     pub amount: String,
     /// Customer email, for the exports; empty = none.
     pub email: String,
+    /// The export's own fields that cleaning rules read (see [`Role`]); empty = none.
+    pub status: String,
+    pub cancelled: String,
+    pub refunded: String,
+    pub currency: String,
+    pub test: String,
 }
 
 impl Default for ColumnMap {
@@ -92,6 +127,11 @@ impl Default for ColumnMap {
             price: "UnitPrice".into(),
             amount: String::new(),
             email: String::new(),
+            status: String::new(),
+            cancelled: String::new(),
+            refunded: String::new(),
+            currency: String::new(),
+            test: String::new(),
         }
     }
 }
@@ -106,10 +146,15 @@ impl ColumnMap {
             Role::Price => &self.price,
             Role::Amount => &self.amount,
             Role::Email => &self.email,
+            Role::Status => &self.status,
+            Role::Cancelled => &self.cancelled,
+            Role::Refunded => &self.refunded,
+            Role::Currency => &self.currency,
+            Role::Test => &self.test,
         }
     }
 
-    fn slot(&mut self, role: Role) -> &mut String {
+    pub(crate) fn slot(&mut self, role: Role) -> &mut String {
         match role {
             Role::Customer => &mut self.customer,
             Role::Invoice => &mut self.invoice,
@@ -118,6 +163,11 @@ impl ColumnMap {
             Role::Price => &mut self.price,
             Role::Amount => &mut self.amount,
             Role::Email => &mut self.email,
+            Role::Status => &mut self.status,
+            Role::Cancelled => &mut self.cancelled,
+            Role::Refunded => &mut self.refunded,
+            Role::Currency => &mut self.currency,
+            Role::Test => &mut self.test,
         }
     }
 
@@ -128,12 +178,14 @@ impl ColumnMap {
             let (key, value) = part.split_once('=').ok_or_else(|| {
                 format!("entry `{part}` is not ROLE=COLUMN (e.g. customer=CustomerID)")
             })?;
-            let role = Role::from_key(key.trim().to_ascii_lowercase().as_str()).ok_or_else(|| {
-                format!(
-                    "unknown role `{}`; roles are customer, invoice, date, quantity, price, amount, email",
-                    key.trim()
-                )
-            })?;
+            let role =
+                Role::from_key(key.trim().to_ascii_lowercase().as_str()).ok_or_else(|| {
+                    format!(
+                        "unknown role `{}`; roles are {}",
+                        key.trim(),
+                        Role::ALL.map(Role::key).join(", ")
+                    )
+                })?;
             let value = value.trim();
             *self.slot(role) = if value.eq_ignore_ascii_case("none") {
                 String::new()
@@ -158,6 +210,26 @@ impl ColumnMap {
     pub fn uses_amount(&self) -> bool {
         !self.amount.is_empty()
     }
+
+    /// The map a run's manifest (role → header found) records; roles not found are empty.
+    pub fn from_manifest(found: &BTreeMap<String, String>) -> ColumnMap {
+        let mut map = ColumnMap::default();
+        for role in Role::ALL {
+            *map.slot(role) = found.get(role.key()).cloned().unwrap_or_default();
+        }
+        map
+    }
+
+    /// The roles mapped away from the UCI defaults (by `--columns` or the settings), which
+    /// a preset's own names must not override.
+    pub fn changes(&self) -> Vec<(Role, String)> {
+        let uci = ColumnMap::default();
+        Role::ALL
+            .into_iter()
+            .filter(|r| self.get(*r) != uci.get(*r))
+            .map(|r| (r, self.get(r).to_string()))
+            .collect()
+    }
 }
 
 /// Normalises a header for matching: case-, space-, `_`- and `-`-insensitive.
@@ -172,6 +244,8 @@ pub fn normalize_header(name: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
     pub found: BTreeMap<Role, (usize, String)>,
+    /// The export preset whose names were used, if one was.
+    pub preset: Option<super::presets::Preset>,
 }
 
 impl Resolved {
@@ -211,11 +285,12 @@ pub fn resolve(map: &ColumnMap, headers: &[String], file: &str) -> Result<Resolv
                 resolved.found.insert(role, (i, headers[i].clone()));
             }
             None => {
+                // A role named explicitly must be there; quantity and price only without
+                // an amount, and without an invoice each row is an order.
                 let required = match role {
-                    Role::Customer | Role::Date => true,
                     Role::Quantity | Role::Price => !amount_mode,
-                    Role::Amount | Role::Email => true,
                     Role::Invoice => false,
+                    _ => true,
                 };
                 if required {
                     missing.push(format!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::columns::{Role, resolve};
+use super::columns::Role;
 use super::text::{self, Layout};
 use super::{IngestError, ReadOptions, corrupt};
 
@@ -497,7 +497,7 @@ pub(crate) fn open(
         .check_field(path, header_raw.len(), || " (the header line)".into())?;
     let plan = plan(peek, path, opts)?;
     blocks.quoting = plan.quote.is_some();
-    let resolved = resolve(&opts.columns, &plan.headers, path)?;
+    let resolved = super::map_columns(opts, &plan.headers, path)?;
     let plan = Arc::new(plan.mapped(&resolved));
     let mut decoder = Decoder {
         mode: opts.encoding,

@@ -5,6 +5,7 @@ mod columns;
 mod csv;
 pub mod limits;
 mod parquet;
+pub mod presets;
 mod text;
 mod xlsx;
 
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 pub use columns::{ColumnMap, Resolved, Role, normalize_header, resolve as resolve_columns};
 pub use limits::InputLimits;
+pub use presets::{CurrencyChoice, Preset, PresetChoice};
 pub use text::{Encoding, decode_text};
 
 /// Errors while reading an input file. Every message names the file; what to do is a
@@ -63,6 +65,8 @@ pub enum IngestError {
     },
     #[error("{path}: cannot find the columns: {detail}")]
     Layout { path: String, detail: String },
+    #[error("{path}: {detail}")]
+    Preset { path: String, detail: String },
     #[error(
         "{path}: not a readable {format} file ({detail}); re-export it or check that it is not truncated"
     )]
@@ -103,6 +107,7 @@ impl crate::remedy::Remedied for IngestError {
             IngestError::Ragged { .. } => Remedy::FixLineOrDelimiter,
             IngestError::Encoding { .. } => Remedy::GiveEncoding,
             IngestError::Layout { .. } => Remedy::GiveDelimiter,
+            IngestError::Preset { .. } => Remedy::ChoosePreset,
             IngestError::NoSuchSheet { .. } => Remedy::GiveSheet,
             IngestError::Limit { setting, .. } => Remedy::RaiseLimit(setting),
             _ => return None,
@@ -196,7 +201,42 @@ pub struct ReadOptions {
     pub encoding: Encoding,
     pub sheet: Option<String>,
     pub columns: ColumnMap,
+    pub preset: PresetChoice,
+    pub currency: CurrencyChoice,
     pub limits: InputLimits,
+}
+
+/// What the dashboard shows for a chosen file: the preset its header line is recognised
+/// as, and where each role would be read from (or why not).
+pub fn preview(line: &str, opts: &ReadOptions) -> (Option<Preset>, Result<Resolved, IngestError>) {
+    let name = "the file";
+    let delim = match opts.delimiter {
+        Some(d) => d,
+        None => match text::sniff_layout(line.as_bytes(), name) {
+            Ok(text::Layout::Delimited(d)) => d,
+            _ => b'\t',
+        },
+    };
+    let headers = text::header_fields(line.as_bytes(), delim);
+    let resolved = map_columns(opts, &headers, name);
+    let preset = match &resolved {
+        Ok(r) => r.preset,
+        Err(_) => presets::recognise(&headers).first().copied(),
+    };
+    (preset, resolved)
+}
+
+/// Finds the columns of `headers`: the export preset (recognised or named), its names, and
+/// the roles the settings and `--columns` map.
+pub(crate) fn map_columns(
+    opts: &ReadOptions,
+    headers: &[String],
+    file: &str,
+) -> Result<Resolved, IngestError> {
+    let (preset, map) = presets::choose(opts.preset, &opts.currency, &opts.columns, headers, file)?;
+    let mut resolved = columns::resolve(&map, headers, file)?;
+    resolved.preset = preset;
+    Ok(resolved)
 }
 
 /// What was read, for the run manifest.
@@ -214,6 +254,9 @@ pub struct SourceInfo {
     pub sheet: Option<String>,
     /// role → header as written in the file.
     pub columns: std::collections::BTreeMap<String, String>,
+    /// The export preset whose column names were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
 }
 
 /// A run of consecutive data rows of an input: the mapped columns, typed as the format types
@@ -228,6 +271,11 @@ pub struct Chunk {
     pub price: Option<Series>,
     pub amount: Option<Series>,
     pub email: Option<Series>,
+    pub status: Option<Series>,
+    pub cancelled: Option<Series>,
+    pub refunded: Option<Series>,
+    pub currency: Option<Series>,
+    pub test: Option<Series>,
 }
 
 impl Chunk {
@@ -245,6 +293,11 @@ impl Chunk {
                 Role::Price => chunk.price = Some(series),
                 Role::Amount => chunk.amount = Some(series),
                 Role::Email => chunk.email = Some(series),
+                Role::Status => chunk.status = Some(series),
+                Role::Cancelled => chunk.cancelled = Some(series),
+                Role::Refunded => chunk.refunded = Some(series),
+                Role::Currency => chunk.currency = Some(series),
+                Role::Test => chunk.test = Some(series),
             }
         }
         chunk
@@ -263,6 +316,11 @@ impl Chunk {
             price: o(&self.price),
             amount: o(&self.amount),
             email: o(&self.email),
+            status: o(&self.status),
+            cancelled: o(&self.cancelled),
+            refunded: o(&self.refunded),
+            currency: o(&self.currency),
+            test: o(&self.test),
         }
     }
 }
@@ -398,6 +456,7 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
         delimiter: None,
         sheet: None,
         columns: resolved.manifest(),
+        preset: resolved.preset,
     };
     match format {
         FileFormat::Postgres | FileFormat::Spark => Err(IngestError::Options(format!(
@@ -482,7 +541,7 @@ pub fn read_all_columns(
     match format {
         FileFormat::Csv => {
             let p = csv::prepare(&bytes, &display, opts)?;
-            let resolved = columns::resolve(&opts.columns, &p.headers, &display)?;
+            let resolved = map_columns(opts, &p.headers, &display)?;
             Ok((csv::checked_frame(&p, None, &[], &display)?.0, resolved))
         }
         FileFormat::Parquet => parquet::read_all(&bytes, &display, opts),

@@ -6,7 +6,6 @@ use std::io::Cursor;
 use polars::prelude::*;
 
 use super::columns::Role;
-use super::columns::resolve;
 use super::{IngestError, InputLimits, ReadOptions, corrupt};
 use polars::io::parquet::metadata::{FileMetadata, FileMetadataRef};
 
@@ -107,7 +106,7 @@ pub(crate) fn open(
     };
     opts.limits.check_columns(path, schema.len() as u64, None)?;
     let headers: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-    let resolved = resolve(&opts.columns, &headers, path)?;
+    let resolved = super::map_columns(opts, &headers, path)?;
     let mut names: Vec<String> = resolved.found.values().map(|(_, h)| h.clone()).collect();
     names.sort();
     names.dedup();
@@ -185,7 +184,7 @@ pub(crate) fn read_all(
     let schema = reader.schema().map_err(|e| corrupt(path, "Parquet", e))?;
     opts.limits.check_columns(path, schema.len() as u64, None)?;
     let headers: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-    let resolved = resolve(&opts.columns, &headers, path)?;
+    let resolved = super::map_columns(opts, &headers, path)?;
     check_limits(&mut reader, &headers, path, &opts.limits)?;
     let df = reader.finish().map_err(|e| corrupt(path, "Parquet", e))?;
     Ok((df, resolved))

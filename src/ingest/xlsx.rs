@@ -5,7 +5,7 @@ use std::io::Cursor;
 use calamine::{DataRef, DataType as _, Reader, Xlsx, open_workbook_from_rs};
 use polars::prelude::*;
 
-use super::columns::{Resolved, Role, resolve};
+use super::columns::{Resolved, Role};
 use super::limits::{XLSX_MAX_COLUMNS, XLSX_MAX_ROWS};
 use super::{IngestError, InputLimits, Mapped, ReadOptions, corrupt};
 
@@ -47,7 +47,7 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
         .worksheet_cells_reader(&sheet)
         .map_err(|e| corrupt(path, "XLSX", e))?;
     let (header, pending) = read_header(&mut cells, path, &opts.limits)?;
-    let resolved = resolve(&opts.columns, &header, path)?;
+    let resolved = super::map_columns(opts, &header, path)?;
     let mut rows = Rows::new(&resolved, header.len(), path, &opts.limits);
     if let Some(cell) = pending {
         rows.add(cell)?;

@@ -57,6 +57,9 @@ fn header(s: &mut String, run: &SegmentRun) {
         how.push(format!("sheet {sh}"));
     }
     let _ = writeln!(s, "Input     {} ({})", src.path, how.join(", "));
+    if let Some(p) = src.preset {
+        let _ = writeln!(s, "          preset: {} ({p})", p.spec().label);
+    }
     if !src.sha256.is_empty() {
         let _ = writeln!(s, "          sha256 {}", src.sha256);
     }
@@ -112,6 +115,17 @@ fn ledger(s: &mut String, l: &crate::clean::Ledger) {
         thousands(l.rows_kept as f64, 0),
         thousands(l.revenue_kept, 2)
     );
+    if let Some(r) = &l.refunds_netted {
+        let _ = writeln!(
+            s,
+            "  (net of {} partial refunds, {})",
+            thousands(r.orders as f64, 0),
+            thousands(r.amount, 2)
+        );
+    }
+    if let Some(c) = &l.currency {
+        let _ = writeln!(s, "  (money in {c})");
+    }
     if let Some(n) = l.returns_netted {
         let _ = writeln!(
             s,

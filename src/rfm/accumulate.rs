@@ -6,8 +6,10 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Frequency, RfmTable};
-use crate::clean::typed::{CustomerKey, LATE, Lines, NO_INVOICE, RETURN};
-use crate::clean::{EXAMPLES, Ledger, Returns, Rule};
+use crate::clean::orders::Tail;
+use crate::clean::typed::{CustomerKey, INHERITED, LATE, Lines, NO_INVOICE, RETURN};
+use crate::clean::{EXAMPLES, Ledger, Netted, Returns, Rule};
+use crate::dates::Zones;
 use crate::ingest::{IngestError, InputLimits};
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -76,6 +78,63 @@ pub struct Aggregate {
     pub returned: bool,
 }
 
+/// Distinct currencies a pass takes before it calls the column something else.
+const MAX_CURRENCIES: usize = 1_000;
+
+/// What the export's order fields told so far.
+#[derive(Debug, Default)]
+struct OrderState {
+    /// The last order seen, for lines of it at the start of the next chunk.
+    tail: Option<Tail>,
+    /// Kept rows per currency.
+    currencies: Vec<(Box<str>, u64)>,
+    refunds: Netted,
+    zones: Zones,
+}
+
+impl OrderState {
+    fn count(&mut self, code: &str, rows: u64, path: &str) -> Result<(), IngestError> {
+        let full = self.currencies.len() >= MAX_CURRENCIES;
+        match self.currencies.iter_mut().find(|(c, _)| &**c == code) {
+            Some((_, n)) => *n += rows,
+            None if full => {
+                return Err(IngestError::Preset {
+                    path: path.to_string(),
+                    detail: format!(
+                        "the currency column holds over {MAX_CURRENCIES} distinct values; is it a currency code?"
+                    ),
+                });
+            }
+            None => self.currencies.push((code.into(), rows)),
+        }
+        Ok(())
+    }
+
+    /// The verdict on a line that continues the last order (its currency counted when it
+    /// is kept); `None` when the line is not of that order.
+    fn inherit(&mut self, invoice: u64, path: &str) -> Result<Option<Rule>, IngestError> {
+        let Some(tail) = self.tail.clone().filter(|t| t.invoice == invoice) else {
+            return Ok(None);
+        };
+        if let (None, Some(code)) = (tail.verdict, &tail.currency) {
+            self.count(code, 1, path)?;
+        }
+        Ok(tail.verdict)
+    }
+
+    fn take(&mut self, lines: &mut Lines, path: &str) -> Result<(), IngestError> {
+        self.zones.merge(std::mem::take(&mut lines.zones));
+        self.refunds.orders += lines.refunds.0;
+        self.refunds.amount += lines.refunds.1;
+        for (code, rows) in std::mem::take(&mut lines.currencies) {
+            if rows > 0 {
+                self.count(&code, rows, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the accumulator needs to know of the run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -102,6 +161,7 @@ pub struct Accumulator {
     kept_value: f64,
     netted: usize,
     max_date: Option<i64>,
+    orders: OrderState,
 }
 
 /// The end of a pass: the RFM table and its ledger.
@@ -131,6 +191,7 @@ impl Accumulator {
             kept_value: 0.0,
             netted: 0,
             max_date: None,
+            orders: OrderState::default(),
         }
     }
 
@@ -175,8 +236,14 @@ impl Accumulator {
         Ok(ids)
     }
 
+    /// Kept rows per currency, the first date with a UTC offset and the first without.
+    pub fn orders(&self) -> (&[(Box<str>, u64)], &Zones) {
+        (&self.orders.currencies, &self.orders.zones)
+    }
+
     /// Takes the next chunk of the file.
-    pub fn add(&mut self, lines: Lines) -> Result<(), IngestError> {
+    pub fn add(&mut self, mut lines: Lines) -> Result<(), IngestError> {
+        self.orders.take(&mut lines, &self.settings.path)?;
         let first = self.rows;
         self.rows += lines.rows as u64;
         self.settings
@@ -204,6 +271,14 @@ impl Accumulator {
             let value = lines.kept_value[k];
             let flags = lines.kept_flags[k];
             let row = first + u64::from(lines.kept_row[k]);
+            if flags & INHERITED != 0
+                && let Some(rule) = self
+                    .orders
+                    .inherit(lines.kept_invoice[k], &self.settings.path)?
+            {
+                self.tallies[rule as usize].add(row, value);
+                continue;
+            }
             self.kept_value += value;
             if flags & LATE != 0 {
                 self.tallies[Rule::AfterSnapshot as usize].add(row, value);
@@ -218,6 +293,9 @@ impl Accumulator {
                 lines.kept_millis[k],
                 lines.kept_invoice[k],
             )?;
+        }
+        if lines.tail.is_some() {
+            self.orders.tail = lines.tail;
         }
         Ok(())
     }
@@ -316,6 +394,11 @@ impl Accumulator {
             returns_netted: (self.settings.returns == Returns::Net).then_some(self.netted),
             date_format,
             note: None,
+            refunds_netted: (self.orders.refunds.orders > 0).then_some(self.orders.refunds),
+            currency: match self.orders.currencies.as_slice() {
+                [(code, _)] => Some(code.to_string()),
+                _ => None,
+            },
         };
         let enter = |ledger: &mut Ledger, rule: Rule, t: &Tally| {
             ledger.add(rule, t.rows, t.revenue, &t.examples)

@@ -55,7 +55,11 @@ pub struct RunParams {
     pub max_iter: usize,
     pub tolerance: f64,
     pub date_format: String,
+    /// The columns read: the preset's names with the run's overrides.
     pub columns: ColumnMap,
+    /// `--timezone`, when times with an offset were put on a zone's clock (else UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// Where the snapshot date came from.

@@ -53,6 +53,40 @@ pub async fn openapi() -> Response {
     with_type("application/json", OPENAPI)
 }
 
+/// Longest header line `POST /v1/columns` takes.
+pub const HEADER_BODY: usize = 64 << 10;
+
+/// `POST /v1/columns` with `{"header": "…"}`, a file's first line: the export preset it is
+/// recognised as and the column each role would be read from (or why not).
+pub async fn columns(
+    State(s): State<Shared>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let line = body["header"].as_str().ok_or_else(|| {
+        ApiError::BadRequest("send {\"header\": \"the file's first line\"}".into())
+    })?;
+    let line = line.lines().next().unwrap_or_default();
+    let mut opts = crate::pipeline::read_options(&s.settings);
+    if let Some(p) = body["preset"].as_str() {
+        opts.preset = p.parse().map_err(ApiError::BadRequest)?;
+    }
+    let (preset, resolved) = crate::ingest::preview(line, &opts);
+    let found = match resolved {
+        Ok(r) => json!({"columns": r.manifest()}),
+        Err(e) => {
+            json!({"error": crate::remedy::render(&e.into(), crate::remedy::FrontEnd::Service)})
+        }
+    };
+    let mut doc = json!({
+        "preset": preset.map(|p| p.name()),
+        "label": preset.map(|p| p.spec().label),
+    });
+    doc.as_object_mut()
+        .expect("object")
+        .extend(found.as_object().expect("object").clone());
+    Ok(Json(doc))
+}
+
 /// `GET /v1/config`: defaults, limits and which LLM backends are set up (yes or no only).
 pub async fn config(State(s): State<Shared>) -> Json<Value> {
     let st = &s.settings;
@@ -78,6 +112,7 @@ pub async fn config(State(s): State<Shared>) -> Json<Value> {
             "k": {"min": K_MIN, "max": K_MAX, "auto_label": "Automatic (best fit)"},
             "frequency": choices::<Frequency>(),
             "columns": Role::ALL.iter().map(|r| json!({"role": r.key(), "label": r.label()})).collect::<Vec<_>>(),
+            "presets": ["auto", "none", "uci", "shopify", "woocommerce", "stripe"],
         },
         "llm_backends": backends,
         "options": options::NAMES,

@@ -157,6 +157,10 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<Shared>)> {
         ("/", get(dashboard::index)),
         ("/openapi.json", get(dashboard::openapi)),
         ("/v1/config", get(dashboard::config)),
+        (
+            "/v1/columns",
+            post(dashboard::columns).layer(DefaultBodyLimit::max(dashboard::HEADER_BODY)),
+        ),
         ("/v1/runs", get(runs::list).post(runs::create)),
         ("/v1/runs/{id}", get(runs::get).delete(runs::delete)),
         (

@@ -10,11 +10,13 @@ use crate::rfm::Frequency;
 use crate::settings::{Backend, Settings};
 
 /// The options a run accepts, with what each takes (also in the OpenAPI document).
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 9] = [
     "k",
     "frequency",
     "snapshot",
     "columns",
+    "preset",
+    "currency",
     "llm",
     "sample",
     "source",
@@ -90,6 +92,13 @@ fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
             run.snapshot = Some(text);
         }
         "columns" => run.columns = Some(text),
+        "preset" => run.preset = Some(text.parse().map_err(|e| format!("option `preset`: {e}"))?),
+        "currency" => {
+            run.currency = Some(
+                text.parse()
+                    .map_err(|e| format!("option `currency`: {e}"))?,
+            )
+        }
         // Checked against the operator's sources when applied.
         "source" => {}
         "llm" => run.llm = Some(backend(&text)?),

@@ -303,6 +303,12 @@ async fn dashboard_in_headless_chromium() {
         false
     );
     s.type_into("#file", sample_csv().to_str().unwrap()).await;
+    // The export the file's header is recognised as shows next to the column names.
+    s.wait_for(
+        "the recognised export",
+        "return document.getElementById('preset-found').textContent.includes('UCI Online Retail layout')",
+    )
+    .await;
     s.js("document.getElementById('k').value = '4'; document.getElementById('llm').value = 'rules'; return true")
         .await;
     s.click("#run-file").await;

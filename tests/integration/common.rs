@@ -79,7 +79,28 @@ pub fn fails(args: &[&str]) -> String {
     );
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert_said_once(&stderr);
     stderr
+}
+
+/// Fails when an error line says a clause twice (an error that prints its source, and the
+/// chain printing that source again). Clauses are what `: ` and `; ` separate; short ones
+/// (a column name, a number) may repeat.
+pub fn assert_said_once(stderr: &str) {
+    for line in stderr.lines().filter(|l| l.starts_with("error:")) {
+        let clauses: Vec<&str> = line
+            .split(": ")
+            .flat_map(|part| part.split("; "))
+            .map(str::trim)
+            .filter(|c| c.len() >= 16)
+            .collect();
+        for (i, clause) in clauses.iter().enumerate() {
+            assert!(
+                !clauses[i + 1..].contains(clause),
+                "`{clause}` is said twice in: {line}"
+            );
+        }
+    }
 }
 
 /// Writes `text` to `dir/name` and returns the path as a string.

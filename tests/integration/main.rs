@@ -5,6 +5,7 @@ mod bad_input;
 mod batch;
 mod browser;
 mod common;
+mod exports;
 mod formats;
 mod fuzz;
 mod hostile;

@@ -365,6 +365,65 @@ async fn column_mapping_and_options_reach_the_run() {
     );
 }
 
+/// The dashboard names the export a chosen file's header is recognised as, with the same
+/// rules as a run; a run takes the preset and currency options.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_names_the_export_it_recognises() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let stripe = crate::exports::stripe_fixture();
+    let header = stripe.lines().next().unwrap();
+    let r = call(&s, post_json("/v1/columns", json!({ "header": header }))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    assert_eq!(doc["preset"], "stripe", "{doc}");
+    assert_eq!(doc["label"], "Stripe payments export");
+    assert_eq!(doc["columns"]["customer"], "Customer ID");
+    let none = call(
+        &s,
+        post_json("/v1/columns", json!({ "header": header, "preset": "none" })),
+    )
+    .await
+    .json();
+    assert!(
+        none["error"].as_str().unwrap().contains("Column names"),
+        "{none}"
+    );
+    let odd = call(&s, post_json("/v1/columns", json!({ "header": "a;b;c" })))
+        .await
+        .json();
+    assert!(odd["preset"].is_null() && odd["error"].is_string(), "{odd}");
+    let bad = call(&s, post_json("/v1/columns", json!({ "head": header }))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let id = start(
+        &s,
+        &[
+            ("file", Some("unified_payments.csv"), stripe.as_bytes()),
+            ("currency", None, b"usd"),
+            ("k", None, b"3"),
+        ],
+    )
+    .await;
+    let (run, _) = wait_done(&s, &id).await;
+    assert_eq!(run["run"]["status"], "done", "{run}");
+    assert_eq!(
+        run["clusters"]["input"]["preset"], "stripe",
+        "{}",
+        run["clusters"]["input"]
+    );
+    let id = start(
+        &s,
+        &[("file", Some("unified_payments.csv"), stripe.as_bytes())],
+    )
+    .await;
+    let (run, _) = wait_done(&s, &id).await;
+    let said = run["run"]["error"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("EUR: 1 rows") && said.contains("\"Currency\""),
+        "{run}"
+    );
+}
+
 /// The dashboard's form is built from `/v1/config`: the k range it offers is the one the
 /// API accepts, and the page's script hard-codes none of the choices.
 #[tokio::test(flavor = "multi_thread")]
@@ -392,7 +451,7 @@ async fn the_dashboard_offers_what_the_api_accepts() {
         .collect();
     assert_eq!(frequencies, ["invoices", "lines"]);
     let roles = config["choices"]["columns"].as_array().unwrap();
-    assert_eq!(roles.len(), 7);
+    assert_eq!(roles.len(), 12);
     assert_eq!(roles[0]["role"], "customer");
     let script = call(&s, get("/assets/app.js")).await;
     let text = String::from_utf8_lossy(&script.body).into_owned();

@@ -97,6 +97,9 @@ async function init() {
       el("label", { for: id }, label),
       el("input", { id, "data-role": role, type: "text", placeholder: c.columns[role] || "(none)" })));
   }
+  for (const p of c.choices.presets) $("preset").append(el("option", { value: p }, p));
+  $("file").addEventListener("change", recognise);
+  $("preset").addEventListener("change", recognise);
   $("run-form").addEventListener("submit", (e) => { e.preventDefault(); startRun("file"); });
   $("run-sample").addEventListener("click", () => startRun("sample"));
   for (const name of c.sources) $("source").append(el("option", { value: name }, name));
@@ -107,6 +110,39 @@ async function init() {
   await refreshRuns();
   const fromHash = window.location.hash.slice(1);
   if (/^[0-9a-f]{16}$/.test(fromHash)) openRun(fromHash);
+}
+
+// The export the chosen file's header is recognised as (the service decides, with the
+// same rules as a run), and the column each role will be read from.
+async function recognise() {
+  const found = $("preset-found");
+  const file = $("file").files[0];
+  found.hidden = true;
+  for (const input of document.querySelectorAll("#columns input")) {
+    input.placeholder = state.config.columns[input.dataset.role] || "(none)";
+  }
+  if (!file || /\.(gz|xlsx|parquet)$/i.test(file.name)) return;
+  const head = await file.slice(0, 65536).text();
+  const header = head.split(/\r?\n/)[0];
+  let r;
+  try {
+    r = await api("/v1/columns", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ header, preset: $("preset").value }),
+    });
+  } catch (e) {
+    return;
+  }
+  found.textContent = r.label
+    ? `Recognised: ${r.label} (preset ${r.preset}).`
+    : "No known export recognised: map the columns below if the run cannot find them.";
+  if (r.error) found.textContent += ` ${r.error}`;
+  found.hidden = false;
+  for (const [role, header] of Object.entries(r.columns || {})) {
+    const input = $(`col-${role}`);
+    if (input) input.placeholder = header;
+  }
 }
 
 // ---- starting and following a run ---------------------------------------
@@ -138,6 +174,8 @@ async function startRun(kind) {
     .filter((i) => i.value.trim())
     .map((i) => `${i.dataset.role}=${i.value.trim()}`);
   if (cols.length) form.append("columns", cols.join(","));
+  form.append("preset", $("preset").value);
+  if ($("currency").value.trim()) form.append("currency", $("currency").value.trim());
   setBusy(true);
   try {
     const r = await api("/v1/runs", { method: "POST", body: form });
