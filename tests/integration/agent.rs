@@ -105,7 +105,9 @@ fn prompts_folder_overrides_the_templates() {
     };
     let stderr = |out: std::process::Output| {
         assert_eq!(out.status.code(), Some(1));
-        String::from_utf8_lossy(&out.stderr).to_string()
+        let e = String::from_utf8_lossy(&out.stderr).to_string();
+        crate::common::assert_said_once(&e);
+        e
     };
     let e = stderr(with_prompts(
         built_in.replace("{{ first_name }}, we miss you", "{{ first_name "),

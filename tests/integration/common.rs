@@ -88,6 +88,13 @@ pub fn fails(args: &[&str]) -> String {
 /// (a column name, a number) may repeat.
 pub fn assert_said_once(stderr: &str) {
     for line in stderr.lines().filter(|l| l.starts_with("error:")) {
+        assert_clauses_once(line);
+    }
+}
+
+/// Fails when one message says a clause twice.
+pub fn assert_clauses_once(line: &str) {
+    {
         let clauses: Vec<&str> = line
             .split(": ")
             .flat_map(|part| part.split("; "))

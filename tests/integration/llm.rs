@@ -684,6 +684,7 @@ async fn recorded_exchanges_replay_offline_and_a_miss_says_to_re_record() {
     let out = replay(vec!["--k".into(), "3".into()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    crate::common::assert_said_once(&err);
     assert!(err.contains("no recorded response for request"), "{err}");
     assert!(
         err.contains("re-record with --llm gemini|openai --record"),

@@ -155,6 +155,7 @@ fn refused(args: &[&str], password: &str, out_dir: &std::path::Path) -> String {
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    crate::common::assert_said_once(&stderr);
     assert!(!out_dir.exists(), "{args:?} wrote {}", out_dir.display());
     assert!(
         !password.is_empty() && !stderr.contains(password),
@@ -336,7 +337,9 @@ fn sslmode_encrypts_and_verify_modes_check_the_certificate() {
     }
     let failed = |out: Output| {
         assert_eq!(out.status.code(), Some(1));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let e = String::from_utf8_lossy(&out.stderr).into_owned();
+        crate::common::assert_said_once(&e);
+        e
     };
     let e = failed(with(&format!("{url}?sslmode=verify-full"), None));
     assert!(

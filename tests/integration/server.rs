@@ -40,8 +40,11 @@ impl Reply {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).to_string()
     }
+    /// The error's words, each clause said once.
     fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_string()
+        let e = self.json()["error"].as_str().unwrap_or("").to_string();
+        crate::common::assert_clauses_once(&e);
+        e
     }
 }
 
@@ -306,6 +309,7 @@ async fn bad_requests_say_what_to_do_and_failed_runs_say_why() {
     let (run, _) = wait_done(&s, &id).await;
     assert_eq!(run["run"]["status"], "failed");
     let error = run["run"]["error"].as_str().unwrap();
+    crate::common::assert_clauses_once(error);
     assert!(error.contains("the uploaded file"), "{error}");
     assert!(
         error.contains("CustomerID") || error.contains("customer"),

@@ -175,6 +175,7 @@ fn refused(remote: &str, token: &str, args: &[&str]) -> String {
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    crate::common::assert_said_once(&stderr);
     assert!(!out_dir.exists(), "{args:?} wrote {}", out_dir.display());
     assert!(!stderr.contains(token), "{stderr}");
     assert!(stderr.lines().count() <= 3, "{stderr}");
@@ -253,6 +254,7 @@ fn spark_errors_name_the_engine_the_host_and_what_to_do() {
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{e}");
+    crate::common::assert_said_once(&e);
     assert!(e.contains("SPARK_REMOTE") && !e.contains(&token), "{e}");
 }
 
