@@ -43,6 +43,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// WCSS and silhouette for each k of --k-range (default 2..10), and the recommended k.
     Elbow(ElbowArgs),
+    /// Predicted value: BG/NBD + Gamma-Gamma fits, P(alive), expected purchases and CLV.
+    Clv(ClvArgs),
     /// Migration of customers between the segments of two runs (their --out folders).
     Compare(CompareArgs),
     /// Campaign copy at volume: segments × channels × locales × tones × variants, as JSONL.
@@ -116,6 +118,51 @@ pub struct ElbowArgs {
     /// What to print: table or json.
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: ShortFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClvArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Period of the purchase histories: day or week (Monday to Sunday).
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    pub period: Option<crate::rfm::histories::Period>,
+    /// Fit on purchases up to this date; the rest is the hold-out the fit is checked on.
+    #[arg(long, value_name = "DATE")]
+    pub calibration_end: Option<String>,
+    /// Days ahead for expected purchases and CLV (default 90).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub horizon: Option<u32>,
+    /// Monthly discount rate of the CLV (default 0.01).
+    #[arg(long, value_name = "RATE", value_parser = discount_rate)]
+    pub discount_rate: Option<f64>,
+    /// What to print: table or json.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ShortFormat,
+}
+
+fn discount_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a monthly rate between 0 and 1, e.g. 0.01"
+        )),
+    }
+}
+
+impl ClvArgs {
+    pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
+        self.run.apply(s)?;
+        let p = &mut s.predict;
+        p.enabled = true;
+        p.period = self.period.unwrap_or(p.period);
+        if let Some(end) = &self.calibration_end {
+            p.calibration_end = end.clone();
+        }
+        p.horizon_days = self.horizon.unwrap_or(p.horizon_days);
+        p.discount_rate = self.discount_rate.unwrap_or(p.discount_rate);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]

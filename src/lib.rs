@@ -20,6 +20,7 @@ pub mod llm;
 pub mod options;
 pub mod output;
 pub mod pipeline;
+pub mod predict;
 pub mod progress;
 pub mod remedy;
 pub mod report;

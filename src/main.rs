@@ -110,6 +110,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Agent(args) => agent_command(args, settings).await,
         Command::Sample(args) => sample_command(&args.out),
         Command::Elbow(args) => elbow_command(args, settings).await,
+        Command::Clv(args) => clv_command(args, settings).await,
         Command::Compare(args) => compare_command(args),
         Command::Batch(args) => batch_command(args, settings).await,
         Command::Serve(args) => {
@@ -191,6 +192,27 @@ async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCo
     print(&match args.format {
         ShortFormat::Json => json,
         ShortFormat::Table => report::elbow_table(&result),
+    })
+}
+
+async fn clv_command(args: rfm_agent::cli::ClvArgs, mut settings: Settings) -> Result<ExitCode> {
+    args.apply(&mut settings).map_err(anyhow::Error::msg)?;
+    let run = segment_off_the_runtime(&settings).await?;
+    let report = rfm_agent::predict::report::clv(&run, &settings.predict)
+        .with_context(|| format!("{}: cannot fit the predictive models", run.source.path))?;
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    if !settings.output.dir.is_empty() {
+        let dir = Path::new(&settings.output.dir);
+        report::write_run(&run, None, &settings, dir)?;
+        let csv = rfm_agent::predict::report::predictions_csv(&run, &report)?;
+        output::write_files(
+            dir,
+            &[("clv.json", json.as_bytes()), ("predictions.csv", &csv)],
+        )?;
+    }
+    print(&match args.format {
+        ShortFormat::Json => json,
+        ShortFormat::Table => rfm_agent::predict::report::table(&report),
     })
 }
 

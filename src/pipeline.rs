@@ -39,6 +39,8 @@ pub struct SegmentRun {
     pub elbow: Option<elbow::ElbowResult>,
     /// Each customer's email (in RFM order), when the input maps an email column.
     pub emails: Option<Vec<String>>,
+    /// Each customer's purchase history (in RFM order), when the models are on.
+    pub histories: Option<crate::rfm::histories::Summaries>,
 }
 
 impl SegmentRun {
@@ -191,6 +193,7 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         k_choice,
         elbow,
         emails: totals.emails,
+        histories: totals.histories,
     })
 }
 
@@ -203,6 +206,9 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     let kind = e.kind.resolve(&s.input.path);
     if !matches!(kind, EngineKind::Auto | EngineKind::Local) {
         crate::engine::file_rules_only(&opts.read)?;
+        if opts.histories.is_some() {
+            bail!("`clv` reads purchase histories from files for now; export the transactions (rfm-agent convert) and run it on the file");
+        }
     }
     match kind {
         EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
@@ -241,6 +247,22 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     }
 }
 
+/// With the models on: the period and the calibration end (checked) the pass keeps
+/// purchase histories for.
+fn histories(s: &Settings) -> Result<Option<(crate::rfm::histories::Period, Option<i64>)>> {
+    let p = &s.predict;
+    if !p.enabled {
+        return Ok(None);
+    }
+    let end = match p.calibration_end.trim() {
+        "" => None,
+        v => Some(dates::parse_snapshot(v).with_context(|| {
+            format!("--calibration-end `{v}` is not a date; use e.g. 2011-09-30")
+        })?),
+    };
+    Ok(Some((p.period, end)))
+}
+
 /// What the pass needs: reader, cleaning and frequency options, the snapshot checked.
 fn scan_options(s: &Settings) -> Result<ScanOptions> {
     let snapshot = match s.rfm.snapshot.trim() {
@@ -260,6 +282,7 @@ fn scan_options(s: &Settings) -> Result<ScanOptions> {
             timezone: s.input.timezone.0,
         },
         frequency: s.rfm.frequency,
+        histories: histories(s)?,
     })
 }
 

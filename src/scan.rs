@@ -28,6 +28,8 @@ pub struct ScanOptions {
     pub read: ReadOptions,
     pub clean: CleanOptions,
     pub frequency: Frequency,
+    /// Keep purchase histories for the predictive models (period, calibration end).
+    pub histories: Option<(crate::rfm::histories::Period, Option<i64>)>,
 }
 
 /// The result of a pass.
@@ -167,6 +169,7 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         returns: opts.clean.returns,
         limits: opts.read.limits,
         emails,
+        histories: opts.histories,
     });
     for chunk in held {
         for part in slices(&chunk) {

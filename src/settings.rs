@@ -29,6 +29,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub limits: crate::ingest::InputLimits,
     pub engine: EngineSettings,
+    pub predict: PredictSettings,
     /// Named data sources the service may read (`source=NAME` in the API); defined by the
     /// operator only: a client never sends a connection string.
     pub sources: std::collections::BTreeMap<String, SourceSettings>,
@@ -327,6 +328,38 @@ pub struct RfmSettings {
     pub frequency: Frequency,
     /// Empty = last date in the data + 1 day.
     pub snapshot: String,
+}
+
+/// The predictive models (`rfm-agent clv`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictSettings {
+    /// Keep purchase histories in the pass (`clv` turns it on).
+    #[serde(skip)]
+    pub enabled: bool,
+    /// day | week
+    pub period: crate::rfm::histories::Period,
+    /// Empty = no hold-out: the models are fitted up to the snapshot.
+    pub calibration_end: String,
+    /// Days ahead that expected purchases and CLV cover.
+    pub horizon_days: u32,
+    /// Monthly discount rate of the CLV.
+    pub discount_rate: f64,
+    /// L2 penalty on the parameters, as `lifetimes`' `penalizer_coef`.
+    pub penalizer: f64,
+}
+
+impl Default for PredictSettings {
+    fn default() -> Self {
+        PredictSettings {
+            enabled: false,
+            period: Default::default(),
+            calibration_end: String::new(),
+            horizon_days: 90,
+            discount_rate: 0.01,
+            penalizer: 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

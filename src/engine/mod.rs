@@ -92,6 +92,7 @@ pub fn accumulator(name: &str, opts: &ScanOptions) -> Accumulator {
         returns: opts.clean.returns,
         limits: opts.read.limits,
         emails: false,
+        histories: None,
     })
 }
 

@@ -5,6 +5,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::histories::{Histories, Period, Summaries};
 use super::{Frequency, RfmTable};
 use crate::clean::orders::Tail;
 use crate::clean::typed::{CustomerKey, INHERITED, LATE, Lines, NO_INVOICE, RETURN};
@@ -143,6 +144,9 @@ pub struct Settings {
     pub returns: Returns,
     pub limits: InputLimits,
     pub emails: bool,
+    /// Keep purchase histories for the predictive models: the period, and the calibration
+    /// end (purchases after it are the hold-out).
+    pub histories: Option<(Period, Option<i64>)>,
 }
 
 /// The accumulated state of a pass.
@@ -162,6 +166,7 @@ pub struct Accumulator {
     netted: usize,
     max_date: Option<i64>,
     orders: OrderState,
+    histories: Option<Histories>,
 }
 
 /// The end of a pass: the RFM table and its ledger.
@@ -172,13 +177,16 @@ pub struct Totals {
     pub table: RfmTable,
     /// Each customer's first email, in table order, when the input maps one.
     pub emails: Option<Vec<String>>,
+    /// Each customer's purchase history summary at the end (the calibration end, else the
+    /// snapshot) and hold-out periods, in table order, when histories were kept; `None` for
+    /// a customer without a purchase before the calibration end.
+    pub histories: Option<Summaries>,
     pub snapshot: i64,
 }
 
 impl Accumulator {
     pub fn new(settings: Settings) -> Accumulator {
         Accumulator {
-            settings,
             index: FxHashMap::default(),
             keys: Vec::new(),
             customers: Vec::new(),
@@ -192,6 +200,8 @@ impl Accumulator {
             netted: 0,
             max_date: None,
             orders: OrderState::default(),
+            histories: settings.histories.map(|(p, end)| Histories::new(p, end)),
+            settings,
         }
     }
 
@@ -324,6 +334,13 @@ impl Accumulator {
         }
         c.lines += 1;
         c.last = c.last.max(millis);
+        if let Some(h) = self.histories.as_mut() {
+            h.add(id, millis, value);
+            let pairs = h.pairs() as u64;
+            self.settings
+                .limits
+                .check_invoices(&self.settings.path, pairs)?;
+        }
         if self.settings.frequency == Frequency::Invoices {
             if flags & NO_INVOICE != 0 {
                 c.invoices += 1;
@@ -411,13 +428,14 @@ impl Accumulator {
         let late = Rule::AfterSnapshot;
         enter(&mut ledger, late, &self.tallies[late as usize]);
         let dropped = self.dropped(&mut ledger);
-        let table = self.table(snapshot, &dropped);
-        ledger.customers = table.0.len();
+        let (table, emails, histories) = self.table(snapshot, &dropped);
+        ledger.customers = table.len();
         Some(Totals {
             rows: n,
             ledger,
-            table: table.0,
-            emails: table.1,
+            table,
+            emails,
+            histories,
             snapshot,
         })
     }
@@ -452,7 +470,11 @@ impl Accumulator {
 
     /// The kept customers ordered by id (numerically where ids are whole numbers; ties keep
     /// the order of first appearance).
-    fn table(self, snapshot: i64, dropped: &[bool]) -> (RfmTable, Option<Vec<String>>) {
+    fn table(
+        self,
+        snapshot: i64,
+        dropped: &[bool],
+    ) -> (RfmTable, Option<Vec<String>>, Option<Summaries>) {
         let mut order: Vec<(Option<u64>, usize)> = (0..self.keys.len())
             .filter(|&c| !dropped[c])
             .map(|c| (self.keys[c].number(), c))
@@ -488,7 +510,12 @@ impl Accumulator {
                 .map(|(_, c)| self.emails[*c].as_deref().unwrap_or("").to_string())
                 .collect()
         });
-        (table, emails)
+        let histories = self.histories.as_ref().map(|h| {
+            let end = h.end(snapshot);
+            let rows = order.iter().map(|(_, c)| h.summary(*c, end)).collect();
+            (h.period(), rows)
+        });
+        (table, emails, histories)
     }
 }
 

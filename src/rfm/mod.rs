@@ -2,6 +2,7 @@
 //! and Monetary (sum of line values), accumulated chunk by chunk in [`accumulate`].
 
 pub mod accumulate;
+pub mod histories;
 
 use serde::{Deserialize, Serialize};
 

@@ -37,6 +37,7 @@ fn read(bytes: Vec<u8>, format: FileFormat) {
         },
         clean: Default::default(),
         frequency: Default::default(),
+        histories: None,
     };
     if let Err(e) = scan(&input, &opts) {
         let e = format!("{e:#}");

@@ -4,6 +4,7 @@ mod agent;
 mod bad_input;
 mod batch;
 mod browser;
+mod clv;
 mod common;
 mod exports;
 mod formats;
