@@ -207,7 +207,9 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     if !matches!(kind, EngineKind::Auto | EngineKind::Local) {
         crate::engine::file_rules_only(&opts.read)?;
         if opts.histories.is_some() {
-            bail!("`clv` reads purchase histories from files for now; export the transactions (rfm-agent convert) and run it on the file");
+            bail!(
+                "`clv` reads purchase histories from files for now; export the transactions (rfm-agent convert) and run it on the file"
+            );
         }
     }
     match kind {

@@ -28,12 +28,13 @@ pub fn fit(repeaters: &[(f64, f64)], penalizer: f64) -> Result<GammaGamma, FitEr
     if repeaters.is_empty() {
         return Err(FitError::NoRepeaters);
     }
+    let groups = super::weighted(repeaters.iter().map(|&(x, m)| [x, m]));
     let n = repeaters.len() as f64;
     let cost = |logs: &[f64]| {
         let (p, q, v) = (logs[0].exp(), logs[1].exp(), logs[2].exp());
-        let ll: f64 = repeaters
+        let ll: f64 = groups
             .iter()
-            .map(|&(x, m)| log_likelihood(p, q, v, x, m))
+            .map(|(k, w)| w * log_likelihood(p, q, v, k[0], k[1]))
             .sum();
         let value = -ll / n + penalizer * (p * p + q * q + v * v);
         if value.is_finite() { value } else { f64::MAX }

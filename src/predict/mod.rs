@@ -96,6 +96,26 @@ impl Models {
     }
 }
 
+/// Distinct keys with their counts, in first-seen order (a likelihood term per distinct
+/// history, weighted).
+pub(crate) fn weighted<const N: usize>(
+    keys: impl Iterator<Item = [f64; N]>,
+) -> Vec<([f64; N], f64)> {
+    let mut index: rustc_hash::FxHashMap<[u64; N], usize> = rustc_hash::FxHashMap::default();
+    let mut out: Vec<([f64; N], f64)> = Vec::new();
+    for k in keys {
+        let bits = k.map(f64::to_bits);
+        match index.get(&bits) {
+            Some(&i) => out[i].1 += 1.0,
+            None => {
+                index.insert(bits, out.len());
+                out.push((k, 1.0));
+            }
+        }
+    }
+    out
+}
+
 /// Minimises `cost` from `start` with Nelder–Mead (argmin), restarted from the best point
 /// until a restart no longer improves it: a simplex can shrink before it reaches the
 /// minimum of a likelihood with long curved valleys. `None` when it does not settle.

@@ -274,7 +274,7 @@ pub fn predictions_csv(run: &SegmentRun, r: &ClvReport) -> anyhow::Result<Vec<u8
                     p.expected_spend,
                     p.clv,
                 ]
-                .map(|v| format!("{v:.6}")),
+                .map(|v| v.to_string()),
             ),
             None => cells.extend(std::iter::repeat_n(String::new(), 8)),
         }

@@ -108,3 +108,93 @@ fn clv_says_why_it_cannot_fit() {
     let e = fails(&["clv", "--input", &sample, "--discount-rate", "7"]);
     assert!(e.contains("not a monthly rate"), "{e}");
 }
+
+/// A generated transaction file and what `lifetimes` 0.11.3 makes of it (expected values
+/// made once by `tests/fixtures/lifetimes/make.py` in a throwaway venv, see its header):
+/// the same summaries exactly, and the same parameters and predictions to the optimisers'
+/// agreement, for day and week periods.
+#[test]
+fn clv_agrees_with_lifetimes() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lifetimes");
+    let input = fixtures.join("transactions.csv");
+    let params: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("params.json")).unwrap())
+            .unwrap();
+    for period in ["day", "week"] {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = command_json(
+            "clv",
+            &[
+                "--input",
+                input.to_str().unwrap(),
+                "--columns",
+                "amount=amount",
+                "--snapshot",
+                "2024-01-01 00:00",
+                "--period",
+                period,
+                "--k",
+                "2",
+                "--out",
+                dir.path().to_str().unwrap(),
+            ],
+        );
+        let close = |got: f64, want: f64, tol: f64, what: &str| {
+            assert!(
+                (got - want).abs() <= tol * want.abs().max(1e-3),
+                "{period} {what}: {got} against {want}"
+            );
+        };
+        for (model, keys) in [
+            ("bgnbd", &["r", "alpha", "a", "b"][..]),
+            ("gamma_gamma", &["p", "q", "v"][..]),
+        ] {
+            for k in keys {
+                let (got, want) = (&doc["model"][model][k], &params[period][model][k]);
+                close(got.as_f64().unwrap(), want.as_f64().unwrap(), 1e-4, k);
+            }
+        }
+        let expected = csv_rows(
+            &fixtures.join(format!("expected_{period}.csv")),
+            "CustomerID",
+        );
+        let got = csv_rows(&dir.path().join("predictions.csv"), "customer_id");
+        assert_eq!(got.len(), expected.len(), "{period}: customers");
+        for (id, want) in &expected {
+            let row = &got[id];
+            for (ours, theirs) in [
+                ("x", "frequency"),
+                ("t_x", "recency"),
+                ("T", "T"),
+                ("spend", "monetary_value"),
+            ] {
+                close(row[ours], want[theirs], 1e-6, &format!("{id} {ours}"));
+            }
+            for col in ["p_alive", "expected_purchases", "expected_spend", "clv"] {
+                close(row[col], want[col], 1e-4, &format!("{id} {col}"));
+            }
+        }
+    }
+}
+
+/// A CSV's numeric columns by the id in `key`.
+fn csv_rows(
+    path: &std::path::Path,
+    key: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let id = rec[headers.iter().position(|h| h == key).unwrap()].to_string();
+            let values = headers
+                .iter()
+                .zip(rec.iter())
+                .filter_map(|(h, v)| v.parse::<f64>().ok().map(|v| (h.to_string(), v)))
+                .collect();
+            (id, values)
+        })
+        .collect()
+}
