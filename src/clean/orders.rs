@@ -23,7 +23,8 @@ pub struct Tail {
 }
 
 /// Per row of a chunk: the order's verdict, its currency (an index into `currencies`, or
-/// `NONE`), and the amount refunded that the row carries.
+/// `NONE`), and the amount refunded that the row carries. The vectors are empty when the
+/// export has no such field; read them with the methods.
 #[derive(Debug, Default)]
 pub struct Orders {
     pub verdict: Vec<u8>,
@@ -31,6 +32,23 @@ pub struct Orders {
     pub currencies: Vec<Box<str>>,
     pub refund: Vec<f64>,
     pub tail: Option<Tail>,
+}
+
+impl Orders {
+    /// Row `i`'s verdict (see [`INHERIT`]).
+    pub fn verdict(&self, i: usize) -> u8 {
+        self.verdict.get(i).copied().unwrap_or(0)
+    }
+
+    /// Row `i`'s currency, `NONE` when unknown.
+    pub fn currency(&self, i: usize) -> u32 {
+        self.currency.get(i).copied().unwrap_or(NONE)
+    }
+
+    /// The amount refunded that row `i` carries.
+    pub fn refund(&self, i: usize) -> f64 {
+        self.refund.get(i).copied().unwrap_or(0.0)
+    }
 }
 
 /// What the rules need to know of the run.
@@ -129,8 +147,7 @@ pub fn read(
         ..Orders::default()
     };
     if status.is_none() && cancelled.is_none() && currency.is_none() && test.is_none() {
-        out.verdict = vec![0; n];
-        out.currency = vec![NONE; n];
+        // No order fields (the UCI layout): nothing per row, nothing allocated.
         return Ok(out);
     }
     let currency_ids = match &currency {

@@ -420,13 +420,13 @@ enum Step {
 
 /// The order step of row `i` carrying `value`.
 fn order_step(orders: &Orders, i: usize, value: f64, lines: bool) -> Step {
-    match orders.verdict[i] {
+    match orders.verdict(i) {
         INHERIT => Step::Keep {
             refund: 0.0,
             inherit: true,
         },
         0 => {
-            let refund = orders.refund.get(i).copied().unwrap_or(0.0).max(0.0);
+            let refund = orders.refund(i).max(0.0);
             // A payment or whole order refunded in full is a refunded one, whatever its
             // status says; an order's refund on its first line is netted however large.
             if refund > 0.0 && !lines && refund >= value - 1e-9 {
@@ -488,7 +488,7 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
             }
             Step::Keep { refund, inherit } => (refund, inherit),
         };
-        if let Some(count) = per_currency.get_mut(orders.currency[i] as usize) {
+        if let Some(count) = per_currency.get_mut(orders.currency(i) as usize) {
             *count += 1;
         }
         if refund > 0.0 {
