@@ -152,9 +152,12 @@ fn discount_rate(s: &str) -> Result<f64, String> {
 
 impl ClvArgs {
     pub fn apply(&self, s: &mut Settings) -> Result<(), String> {
+        if self.run.model.no_predict {
+            return Err("`clv` fits the predictive models; drop --no-predict".into());
+        }
         self.run.apply(s)?;
         let p = &mut s.predict;
-        p.enabled = true;
+        (p.enabled, p.required) = (true, true);
         p.period = self.period.unwrap_or(p.period);
         if let Some(end) = &self.calibration_end {
             p.calibration_end = end.clone();
@@ -274,6 +277,9 @@ pub struct ModelArgs {
     /// Maximum iterations per restart.
     #[arg(long)]
     pub max_iter: Option<usize>,
+    /// Do not fit the predictive models (P(alive), expected purchases, CLV).
+    #[arg(long)]
+    pub no_predict: bool,
 }
 
 /// What every pipeline command takes: the input, the model, and where to write results.
@@ -453,6 +459,7 @@ impl ModelArgs {
             seed: self.seed,
             n_init: self.n_init,
             max_iter: self.max_iter,
+            predict: self.no_predict.then_some(false),
             ..RunOptions::default()
         }
     }

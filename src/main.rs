@@ -175,6 +175,8 @@ async fn segment_off_the_runtime(settings: &Settings) -> Result<pipeline::Segmen
 
 async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCode> {
     args.run.apply(&mut settings).map_err(anyhow::Error::msg)?;
+    // The sweep needs the RFM table only.
+    settings.predict.enabled = false;
     let run = segment_off_the_runtime(&settings).await?;
     let result = pipeline::sweep(&run.rfm, &settings, &run.source.path)?;
     let json = ElbowFile::new(result.clone()).to_json();
@@ -196,23 +198,32 @@ async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCo
 }
 
 async fn clv_command(args: rfm_agent::cli::ClvArgs, mut settings: Settings) -> Result<ExitCode> {
+    use rfm_agent::predict::report as clv;
     args.apply(&mut settings).map_err(anyhow::Error::msg)?;
     let run = segment_off_the_runtime(&settings).await?;
-    let report = rfm_agent::predict::report::clv(&run, &settings.predict)
-        .with_context(|| format!("{}: cannot fit the predictive models", run.source.path))?;
-    let json = serde_json::to_string_pretty(&report)? + "\n";
+    let Some(report) = run.predictions.as_ref().and_then(|p| p.fitted()) else {
+        anyhow::bail!("{}: the predictive models were not fitted", run.source.path);
+    };
+    let json = serde_json::to_string_pretty(report)? + "\n";
     if !settings.output.dir.is_empty() {
         let dir = Path::new(&settings.output.dir);
         report::write_run(&run, None, &settings, dir)?;
-        let csv = rfm_agent::predict::report::predictions_csv(&run, &report)?;
-        output::write_files(
-            dir,
-            &[("clv.json", json.as_bytes()), ("predictions.csv", &csv)],
-        )?;
+        let csv = clv::predictions_csv(&run, report)?;
+        let mut files = vec![
+            ("clv.json".to_string(), json.as_bytes().to_vec()),
+            ("predictions.csv".to_string(), csv),
+        ];
+        if let Some(t) = &report.tracking {
+            let chart = report::charts::tracking_chart(t)?;
+            files.push(("clv_tracking.png".into(), chart.png));
+            files.push(("clv_tracking.svg".into(), chart.svg.into_bytes()));
+        }
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+        output::write_files(dir, &files)?;
     }
     print(&match args.format {
         ShortFormat::Json => json,
-        ShortFormat::Table => rfm_agent::predict::report::table(&report),
+        ShortFormat::Table => clv::table(report),
     })
 }
 

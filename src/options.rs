@@ -289,6 +289,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     pub n_init: Option<usize>,
     pub max_iter: Option<usize>,
+    /// Fit the predictive models (`false`: `--no-predict`).
+    pub predict: Option<bool>,
 }
 
 impl RunOptions {
@@ -316,6 +318,7 @@ impl RunOptions {
         c.n_init = self.n_init.unwrap_or(c.n_init);
         c.max_iter = self.max_iter.unwrap_or(c.max_iter);
         s.llm.backend = self.llm.unwrap_or(s.llm.backend);
+        s.predict.enabled = self.predict.unwrap_or(s.predict.enabled);
         Ok(())
     }
 }

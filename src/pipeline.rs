@@ -9,11 +9,14 @@ use anyhow::{Context, Result, bail};
 use crate::clean::{CleanOptions, Ledger};
 use crate::cluster::{self, KMeansParams, Segmentation, elbow};
 use crate::dates;
+use crate::engine::EngineKind;
 use crate::ingest::{ColumnMap, Input, ReadOptions, SourceInfo};
 use crate::options::InputFormat;
+use crate::predict::report::Outcome;
 use crate::progress::Steps;
 use crate::rfm::RfmTable;
 use crate::rfm::accumulate::Totals;
+use crate::rfm::histories::HistorySettings;
 use crate::run_folder::{self, ClustersFile, RunParams, SnapshotSource};
 use crate::sample;
 use crate::scan::{self, Scan, ScanOptions};
@@ -41,6 +44,8 @@ pub struct SegmentRun {
     pub emails: Option<Vec<String>>,
     /// Each customer's purchase history (in RFM order), when the models are on.
     pub histories: Option<crate::rfm::histories::Summaries>,
+    /// What the predictive models gave; `None` when they are off.
+    pub predictions: Option<Outcome>,
 }
 
 impl SegmentRun {
@@ -61,6 +66,7 @@ impl SegmentRun {
             },
             clusters: self.segmentation.clusters.clone(),
             k_choice: self.k_choice.clone(),
+            predict: self.predictions.as_ref().map(Outcome::recorded),
         })
     }
 }
@@ -127,9 +133,10 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
     let started = Instant::now();
     let auto_k = s.cluster.k == KChoice::Auto;
     let report = !s.output.dir.is_empty();
-    let steps = Steps::new(2 + usize::from(auto_k || report));
     // Check cheap settings before reading a large file.
-    let opts = scan_options(s)?;
+    let (opts, skipped) = scan_options(s)?;
+    let predict = opts.histories.is_some();
+    let steps = Steps::new(2 + usize::from(auto_k || report) + usize::from(predict));
     let fixed_k = match s.cluster.k {
         KChoice::Fixed(k) => k,
         KChoice::Auto => s.cluster.k_range().map_err(anyhow::Error::msg)?.min,
@@ -177,12 +184,8 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         }
         None => None,
     };
-    steps.finish();
-    let mut params = run_params(s, &opts, &totals, segmentation.clusters.len());
-    if !source.columns.is_empty() {
-        params.columns = ColumnMap::from_manifest(&source.columns);
-    }
-    Ok(SegmentRun {
+    let params = run_params(s, &opts, &totals, segmentation.clusters.len(), &source);
+    let mut run = SegmentRun {
         params,
         rows: totals.rows,
         source,
@@ -194,23 +197,42 @@ pub fn run_segment(s: &Settings) -> Result<SegmentRun> {
         elbow,
         emails: totals.emails,
         histories: totals.histories,
-    })
+        predictions: skipped.map(|reason| Outcome::Skipped { reason }),
+    };
+    if predict {
+        steps.start("fitting the predictive models")?;
+        run.predictions = Some(predict_step(&run, s)?);
+        tracing::info!(elapsed = ?started.elapsed(), "predictive models done");
+    }
+    steps.finish();
+    Ok(run)
+}
+
+/// The models on the run's histories. A fit that fails stops `clv`; any other run goes on
+/// without predictions and says why.
+fn predict_step(run: &SegmentRun, s: &Settings) -> Result<Outcome> {
+    match crate::predict::report::clv(run, &s.predict) {
+        Ok(report) => Ok(Outcome::Fitted(Box::new(report))),
+        Err(e) if s.predict.required => Err(anyhow::Error::new(e))
+            .with_context(|| format!("{}: cannot fit the predictive models", run.source.path)),
+        Err(e) => {
+            tracing::warn!("{}: no predictions: {e}", run.source.path);
+            Ok(Outcome::Skipped {
+                reason: e.to_string(),
+            })
+        }
+    }
 }
 
 /// The pass over the input: read here, or run by the database or the Spark cluster that
 /// holds the data.
 fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
-    use crate::engine::{EngineKind, postgres, spark};
+    use crate::engine::{postgres, spark};
     let e = &s.engine;
     let timeout = std::time::Duration::from_secs(e.timeout_secs.max(1));
     let kind = e.kind.resolve(&s.input.path);
     if !matches!(kind, EngineKind::Auto | EngineKind::Local) {
         crate::engine::file_rules_only(&opts.read)?;
-        if opts.histories.is_some() {
-            bail!(
-                "`clv` reads purchase histories from files for now; export the transactions (rfm-agent convert) and run it on the file"
-            );
-        }
     }
     match kind {
         EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
@@ -249,12 +271,22 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     }
 }
 
-/// With the models on: the period and the calibration end (checked) the pass keeps
-/// purchase histories for.
-fn histories(s: &Settings) -> Result<Option<(crate::rfm::histories::Period, Option<i64>)>> {
+/// Why a database or Spark run has no predictions: only the local reader keeps histories.
+const ENGINE_HISTORIES: &str = "the PostgreSQL and Spark engines return per-customer totals, not purchase histories; export the transactions (rfm-agent convert) and run on the file for predictions";
+
+/// With the models on: the period, the calibration end (checked) and the horizon the pass
+/// keeps histories for; or why a run that may go without them does.
+fn histories(s: &Settings) -> Result<(Option<HistorySettings>, Option<String>)> {
     let p = &s.predict;
     if !p.enabled {
-        return Ok(None);
+        return Ok((None, None));
+    }
+    let engine = s.engine.kind.resolve(&s.input.path);
+    if !matches!(engine, EngineKind::Auto | EngineKind::Local) {
+        if p.required {
+            bail!("`clv`: {ENGINE_HISTORIES}");
+        }
+        return Ok((None, Some(ENGINE_HISTORIES.into())));
     }
     let end = match p.calibration_end.trim() {
         "" => None,
@@ -262,18 +294,25 @@ fn histories(s: &Settings) -> Result<Option<(crate::rfm::histories::Period, Opti
             format!("--calibration-end `{v}` is not a date; use e.g. 2011-09-30")
         })?),
     };
-    Ok(Some((p.period, end)))
+    let settings = HistorySettings {
+        period: p.period,
+        calibration_end: end,
+        horizon_days: p.horizon_days,
+    };
+    Ok((Some(settings), None))
 }
 
-/// What the pass needs: reader, cleaning and frequency options, the snapshot checked.
-fn scan_options(s: &Settings) -> Result<ScanOptions> {
+/// What the pass needs: reader, cleaning and frequency options, the snapshot checked; and
+/// why the run will have no predictions, when that is known before it starts.
+fn scan_options(s: &Settings) -> Result<(ScanOptions, Option<String>)> {
+    let (histories, skipped) = histories(s)?;
     let snapshot = match s.rfm.snapshot.trim() {
         "" => None,
         v => Some(dates::parse_snapshot(v).with_context(|| {
             format!("--snapshot `{v}` is not a date; use e.g. 2011-12-10 or \"2011-12-10 12:50\"")
         })?),
     };
-    Ok(ScanOptions {
+    let opts = ScanOptions {
         read: read_options(s),
         clean: CleanOptions {
             returns: s.clean.returns,
@@ -284,8 +323,9 @@ fn scan_options(s: &Settings) -> Result<ScanOptions> {
             timezone: s.input.timezone.0,
         },
         frequency: s.rfm.frequency,
-        histories: histories(s)?,
-    })
+        histories,
+    };
+    Ok((opts, skipped))
 }
 
 /// The elbow rule's k over the configured range.
@@ -303,8 +343,18 @@ fn choose_k(table: &RfmTable, s: &Settings, path: &str) -> Result<elbow::ElbowRe
     Ok(result)
 }
 
-/// Every setting the run used, as clusters.json records it.
-fn run_params(s: &Settings, opts: &ScanOptions, totals: &Totals, k: usize) -> RunParams {
+/// Every setting the run used, as clusters.json records it (the columns as read).
+fn run_params(
+    s: &Settings,
+    opts: &ScanOptions,
+    totals: &Totals,
+    k: usize,
+    source: &SourceInfo,
+) -> RunParams {
+    let columns = match source.columns.is_empty() {
+        true => s.input.columns.clone(),
+        false => ColumnMap::from_manifest(&source.columns),
+    };
     RunParams {
         frequency: s.rfm.frequency,
         returns: s.clean.returns,
@@ -320,7 +370,7 @@ fn run_params(s: &Settings, opts: &ScanOptions, totals: &Totals, k: usize) -> Ru
         max_iter: s.cluster.max_iter,
         tolerance: s.cluster.tolerance,
         date_format: totals.ledger.date_format.clone(),
-        columns: s.input.columns.clone(),
+        columns,
         timezone: s.input.timezone.0.map(|z| z.name().to_string()),
     }
 }

@@ -28,8 +28,8 @@ pub struct ScanOptions {
     pub read: ReadOptions,
     pub clean: CleanOptions,
     pub frequency: Frequency,
-    /// Keep purchase histories for the predictive models (period, calibration end).
-    pub histories: Option<(crate::rfm::histories::Period, Option<i64>)>,
+    /// Keep purchase histories for the predictive models.
+    pub histories: Option<crate::rfm::histories::HistorySettings>,
 }
 
 /// The result of a pass.

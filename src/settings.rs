@@ -330,13 +330,17 @@ pub struct RfmSettings {
     pub snapshot: String,
 }
 
-/// The predictive models (`rfm-agent clv`).
+/// The predictive models: fitted by `segment`, `agent` and the service when the data
+/// allow, and by `rfm-agent clv`, which needs them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PredictSettings {
-    /// Keep purchase histories in the pass (`clv` turns it on).
-    #[serde(skip)]
+    /// Fit the models in segment runs (`--no-predict` turns it off).
     pub enabled: bool,
+    /// The run fails when the models cannot be fitted (`clv`); otherwise it goes on and
+    /// says why the predictions are missing.
+    #[serde(skip)]
+    pub required: bool,
     /// day | week
     pub period: crate::rfm::histories::Period,
     /// Empty = no hold-out: the models are fitted up to the snapshot.
@@ -352,7 +356,8 @@ pub struct PredictSettings {
 impl Default for PredictSettings {
     fn default() -> Self {
         PredictSettings {
-            enabled: false,
+            enabled: true,
+            required: false,
             period: Default::default(),
             calibration_end: String::new(),
             horizon_days: 90,

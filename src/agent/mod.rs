@@ -11,7 +11,7 @@ pub mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use prompts::{Prompts, PromptsError};
-pub use segments::{CATALOGUE, Scores, Segment, name_clusters};
+pub use segments::{CATALOGUE, Outlook, Scores, Segment, name_clusters};
 
 use crate::pipeline::SegmentRun;
 
@@ -94,7 +94,8 @@ pub fn rule_campaigns(
     prompts: &Prompts,
     offers: &[String],
 ) -> Result<Vec<Campaign>, PromptsError> {
-    let named = name_clusters(&run.rfm, &run.segmentation.clusters);
+    let outlooks = Outlook::of_run(run);
+    let named = name_clusters(&run.rfm, &run.segmentation.clusters, &outlooks);
     run.segmentation
         .clusters
         .iter()
@@ -149,17 +150,20 @@ pub async fn llm_campaigns(
     temperature: f32,
     max_tokens: u32,
 ) -> Result<Vec<Campaign>, crate::llm::LlmError> {
-    let named = name_clusters(&run.rfm, &run.segmentation.clusters);
+    let outlooks = Outlook::of_run(run);
+    let named = name_clusters(&run.rfm, &run.segmentation.clusters, &outlooks);
     let briefs: Vec<writer::Brief> = run
         .segmentation
         .clusters
         .iter()
         .zip(&named)
         .zip(rules)
-        .map(|((cluster, (segment, _)), rule)| writer::Brief {
+        .zip(&outlooks)
+        .map(|(((cluster, (segment, _)), rule), outlook)| writer::Brief {
             cluster,
             segment,
             rule,
+            outlook: *outlook,
             taken: rules
                 .iter()
                 .filter(|r| r.cluster != cluster.id)

@@ -63,6 +63,8 @@ pub struct Brief<'a> {
     pub cluster: &'a ClusterSummary,
     pub segment: &'static Segment,
     pub rule: &'a Campaign,
+    /// The predictive models' figures for the cluster, when they were fitted.
+    pub outlook: Option<super::Outlook>,
     /// Names the other clusters have (the LLM may not reuse them).
     pub taken: Vec<String>,
 }
@@ -103,7 +105,7 @@ fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<Str
         problems.push(format!("email.body has more than {MAX_BODY} characters"));
     }
     // The brief's figures, and the percentiles the rule agent's rationale quotes.
-    let mut allowed = allowed_numbers(&figures(brief.cluster));
+    let mut allowed = allowed_numbers(&brief_figures(brief));
     allowed.extend(grounding::numbers(&brief.rule.rationale));
     let e = &answer.email;
     for v in grounding::check(&e.subject, &e.preheader, &e.body, &allowed, offers) {
@@ -117,8 +119,18 @@ fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<Str
 }
 
 /// The cluster's request from the prompts (temperature and token limit left at zero).
+/// The cluster's figures and, when the models were fitted, its predicted ones: what the
+/// prompt gives and grounding accepts.
+fn brief_figures(brief: &Brief<'_>) -> Vec<(&'static str, String)> {
+    let mut all = figures(brief.cluster).to_vec();
+    if let Some(o) = &brief.outlook {
+        all.extend(o.figures());
+    }
+    all
+}
+
 fn request(prompts: &Prompts, offers: &[String], brief: &Brief<'_>) -> Result<ChatRequest, String> {
-    let figures = figures(brief.cluster);
+    let figures = brief_figures(brief);
     let ctx = context! {
         name => brief.segment.name,
         meaning => brief.segment.meaning,

@@ -14,33 +14,44 @@ pub struct GammaGamma {
     pub v: f64,
 }
 
-/// One repeater's log-likelihood: `x` repeat periods with mean spend `m`.
-fn log_likelihood(p: f64, q: f64, v: f64, x: f64, m: f64) -> f64 {
-    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
-        + q * v.ln()
-        + (p * x - 1.0) * m.ln()
-        + (p * x) * x.ln()
-        - (p * x + q) * (x * m + v).ln()
-}
-
-/// Fits on (x, mean spend) pairs with x > 0 and spend > 0.
+/// Fits on (x, mean spend) pairs with x > 0 and spend > 0. A repeater's log-likelihood is
+/// ln Γ(px + q) − ln Γ(px) − ln Γ(q) + q ln v + (px − 1) ln m + px ln x − (px + q) ln(xm + v);
+/// the gamma terms depend on x alone and are computed once per distinct x.
 pub fn fit(repeaters: &[(f64, f64)], penalizer: f64) -> Result<GammaGamma, FitError> {
+    use rayon::prelude::*;
     if repeaters.is_empty() {
         return Err(FitError::NoRepeaters);
     }
     let groups = super::weighted(repeaters.iter().map(|&(x, m)| [x, m]));
+    let (xs, ix) = super::bgnbd::distinct(groups.iter().map(|(k, _)| k[0]));
+    // Per group: index of x, x, ln m, x ln x, x m, weight.
+    let rows: Vec<(u32, f64, f64, f64, f64, f64)> = groups
+        .iter()
+        .zip(&ix)
+        .map(|(([x, m], w), &i)| (i, *x, m.ln(), x * x.ln(), x * m, *w))
+        .collect();
     let n = repeaters.len() as f64;
     let cost = |logs: &[f64]| {
-        let (p, q, v) = (logs[0].exp(), logs[1].exp(), logs[2].exp());
-        let ll: f64 = groups
+        let [p, q, v] = [0, 1, 2].map(|i| super::bounded_exp(logs[i]));
+        let gammas: Vec<f64> = xs
             .iter()
-            .map(|(k, w)| w * log_likelihood(p, q, v, k[0], k[1]))
+            .map(|x| ln_gamma(p * x + q) - ln_gamma(p * x))
+            .collect();
+        let (ln_v, fixed) = (v.ln(), -ln_gamma(q));
+        let ll: f64 = rows
+            .par_iter()
+            .with_min_len(8192)
+            .map(|&(i, x, ln_m, x_ln_x, xm, w)| {
+                let px = p * x;
+                w * (gammas[i as usize] + fixed + q * ln_v + (px - 1.0) * ln_m + p * x_ln_x
+                    - (px + q) * (xm + v).ln())
+            })
             .sum();
         let value = -ll / n + penalizer * (p * p + q * q + v * v);
         if value.is_finite() { value } else { f64::MAX }
     };
     let best = minimise(&cost, &[0.0; 3]).ok_or(FitError::NoConvergence("Gamma-Gamma"))?;
-    let (p, q, v) = (best[0].exp(), best[1].exp(), best[2].exp());
+    let [p, q, v] = [0, 1, 2].map(|i| super::bounded_exp(best[i]));
     if ![p, q, v].iter().all(|x| x.is_finite()) {
         return Err(FitError::NoConvergence("Gamma-Gamma"));
     }

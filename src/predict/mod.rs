@@ -34,6 +34,10 @@ pub enum FitError {
     NoRepeaters,
     #[error("the {0} fit did not converge")]
     NoConvergence(&'static str),
+    #[error(
+        "the fitted models give predictions that are not finite numbers: the data are far from what the BG/NBD model describes"
+    )]
+    NotFinite,
 }
 
 /// Both fits.
@@ -116,23 +120,40 @@ pub(crate) fn weighted<const N: usize>(
     out
 }
 
+/// Largest |log| of a parameter the fits consider. On data the models do not describe (no
+/// drop-out at all, identical customers) the likelihood keeps rising towards a boundary;
+/// beyond this it is flat, so the optimiser stops there instead of walking on.
+const MAX_LOG_PARAM: f64 = 20.0;
+
+/// A parameter from its log, kept within ±[`MAX_LOG_PARAM`].
+pub(crate) fn bounded_exp(log: f64) -> f64 {
+    log.clamp(-MAX_LOG_PARAM, MAX_LOG_PARAM).exp()
+}
+
+/// Cost evaluations one fit may use: enough for an interior optimum many times over; a fit
+/// that walks along a flat ridge towards a boundary stops here with its best point.
+const MAX_EVALUATIONS: u64 = 12_000;
+
 /// Minimises `cost` from `start` with Nelder–Mead (argmin), restarted from the best point
 /// until a restart no longer improves it: a simplex can shrink before it reaches the
-/// minimum of a likelihood with long curved valleys. `None` when it does not settle.
+/// minimum of a likelihood with long curved valleys. Stops after [`MAX_EVALUATIONS`];
+/// `None` when no finite point was found.
 pub(crate) fn minimise(cost: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Option<Vec<f64>> {
     use argmin::core::{CostFunction, Error, Executor, State};
     use argmin::solver::neldermead::NelderMead;
-    struct Problem<'a>(&'a dyn Fn(&[f64]) -> f64);
+    struct Problem<'a>(&'a dyn Fn(&[f64]) -> f64, &'a std::cell::Cell<u64>);
     impl CostFunction for Problem<'_> {
         type Param = Vec<f64>;
         type Output = f64;
         fn cost(&self, p: &Vec<f64>) -> Result<f64, Error> {
+            self.1.set(self.1.get() + 1);
             Ok((self.0)(p))
         }
     }
+    let evals = std::cell::Cell::new(0u64);
     let mut best = start.to_vec();
     let mut best_cost = cost(&best);
-    for _ in 0..8 {
+    loop {
         let mut simplex = vec![best.clone()];
         for i in 0..best.len() {
             let mut v = best.clone();
@@ -140,8 +161,8 @@ pub(crate) fn minimise(cost: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Option<Ve
             simplex.push(v);
         }
         let solver = NelderMead::new(simplex).with_sd_tolerance(1e-12).ok()?;
-        let result = Executor::new(Problem(cost), solver)
-            .configure(|s| s.max_iters(4000))
+        let result = Executor::new(Problem(cost, &evals), solver)
+            .configure(|s| s.max_iters(1000))
             .run()
             .ok()?;
         let state = result.state();
@@ -150,11 +171,16 @@ pub(crate) fn minimise(cost: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Option<Ve
         if value < best_cost {
             (best, best_cost) = (found, value);
         }
-        if settled {
-            return best_cost.is_finite().then_some(best);
+        tracing::debug!(
+            evals = evals.get(),
+            cost = best_cost,
+            ?best,
+            "minimise: a restart ended"
+        );
+        if settled || evals.get() >= MAX_EVALUATIONS {
+            return (best_cost.is_finite() && best_cost < f64::MAX).then_some(best);
         }
     }
-    None
 }
 
 #[cfg(test)]

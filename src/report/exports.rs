@@ -15,6 +15,25 @@ const HEADER: [&str; 6] = [
     "monetary",
 ];
 
+/// The predictive models' columns, when they were fitted.
+const PREDICTED: [&str; 4] = ["p_alive", "expected_purchases", "expected_spend", "clv"];
+
+/// A customer's predictions as cells; empty for a customer with no purchase before the
+/// calibration end.
+fn predicted_cells(
+    p: Option<(crate::predict::Summary, crate::predict::Prediction)>,
+) -> [String; 4] {
+    match p {
+        Some((_, p)) => [
+            format!("{:.4}", p.p_alive),
+            format!("{:.4}", p.expected_purchases),
+            format!("{:.2}", p.expected_spend),
+            format!("{:.2}", p.clv),
+        ],
+        None => Default::default(),
+    }
+}
+
 /// A file-name-safe form of a segment name: "Can't Lose Them" → "cant-lose-them".
 pub fn slug(name: &str) -> String {
     let mut s = String::new();
@@ -41,6 +60,10 @@ fn write_rows(
     if run.emails.is_some() {
         header.push("email");
     }
+    let predicted = run.predictions.as_ref().and_then(|p| p.fitted());
+    if predicted.is_some() {
+        header.extend(PREDICTED);
+    }
     w.write(&header)?;
     let r = &run.rfm;
     for i in 0..r.len() {
@@ -58,6 +81,9 @@ fn write_rows(
         ];
         if let Some(e) = &run.emails {
             row.push(e[i].clone());
+        }
+        if let Some(p) = predicted {
+            row.extend(predicted_cells(p.customers.get(i).copied().flatten()));
         }
         w.write(&row)?;
     }

@@ -23,26 +23,8 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
     let cur = input.currency;
     let money = |v: f64| format!("{cur}{}", thousands(v, 2));
     let all_kpis = kpis(input);
-    let segments: Vec<_> = all_kpis
-        .iter()
-        .cloned()
-        .map(|k| {
-            let c = colour(k.cluster);
-            context! {
-                colour => format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2),
-                customers => thousands(k.customers as f64, 0),
-                customer_share => pct(k.customer_share),
-                revenue => money(k.revenue),
-                revenue_share => pct(k.revenue_share),
-                aov => money(k.average_order_value),
-                recency => format!("{:.0}", k.recency_median),
-                frequency => format!("{:.0}", k.frequency_median),
-                monetary => money(k.monetary_median),
-                campaign => Serde(input.campaign(k.cluster)),
-                kpi => Serde(k),
-            }
-        })
-        .collect();
+    let prediction = input.run.predictions.as_ref();
+    let segments = segment_contexts(input, &all_kpis, &money);
     let b64 = base64::engine::general_purpose::STANDARD;
     let charts: Vec<_> = charts
         .iter()
@@ -90,6 +72,62 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> Result<String> {
             charts => charts,
             params => params.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             campaigns => Serde(input.campaigns),
+            predict => prediction.map(predict_context),
         })
         .context("cannot render report.html")
+}
+
+/// Each segment card's and table row's values, formatted.
+fn segment_contexts(
+    input: &ReportInput,
+    all_kpis: &[super::Kpis],
+    money: &dyn Fn(f64) -> String,
+) -> Vec<minijinja::Value> {
+    let fitted = input.run.predictions.as_ref().and_then(|p| p.fitted());
+    let predicted = |cluster: usize| {
+        let s = fitted?.segments.get(cluster)?;
+        let each = s.expected_purchases / s.customers.max(1) as f64;
+        Some(context! {
+            p_alive => format!("{:.0}\u{a0}%", s.mean_p_alive * 100.0),
+            purchases_each => format!("{each:.1}"),
+            expected_revenue => money(s.expected_revenue),
+            recent_revenue => money(s.recent_revenue),
+            clv => money(s.clv),
+        })
+    };
+    all_kpis
+        .iter()
+        .cloned()
+        .map(|k| {
+            let c = colour(k.cluster);
+            context! {
+                colour => format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2),
+                customers => thousands(k.customers as f64, 0),
+                customer_share => pct(k.customer_share),
+                revenue => money(k.revenue),
+                revenue_share => pct(k.revenue_share),
+                aov => money(k.average_order_value),
+                recency => format!("{:.0}", k.recency_median),
+                frequency => format!("{:.0}", k.frequency_median),
+                monetary => money(k.monetary_median),
+                campaign => Serde(input.campaign(k.cluster)),
+                predicted => predicted(k.cluster),
+                kpi => Serde(k),
+            }
+        })
+        .collect()
+}
+
+/// The models' parameters for the report, or why they are missing.
+fn predict_context(p: &crate::predict::report::Outcome) -> minijinja::Value {
+    match p {
+        crate::predict::report::Outcome::Fitted(r) => context! {
+            horizon_days => r.model.horizon_days,
+            period => r.model.period.name(),
+            calibration_end => &r.calibration.end,
+            bgnbd => Serde(&r.model.bgnbd),
+            gamma_gamma => Serde(&r.model.gamma_gamma),
+        },
+        crate::predict::report::Outcome::Skipped { reason } => context! { skipped => reason },
+    }
 }

@@ -5,7 +5,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::histories::{Histories, Period, Summaries};
+use super::histories::{Histories, HistorySettings, Summaries};
 use super::{Frequency, RfmTable};
 use crate::clean::orders::Tail;
 use crate::clean::typed::{CustomerKey, INHERITED, LATE, Lines, NO_INVOICE, RETURN};
@@ -144,9 +144,8 @@ pub struct Settings {
     pub returns: Returns,
     pub limits: InputLimits,
     pub emails: bool,
-    /// Keep purchase histories for the predictive models: the period, and the calibration
-    /// end (purchases after it are the hold-out).
-    pub histories: Option<(Period, Option<i64>)>,
+    /// Keep purchase histories for the predictive models.
+    pub histories: Option<HistorySettings>,
 }
 
 /// The accumulated state of a pass.
@@ -177,9 +176,8 @@ pub struct Totals {
     pub table: RfmTable,
     /// Each customer's first email, in table order, when the input maps one.
     pub emails: Option<Vec<String>>,
-    /// Each customer's purchase history summary at the end (the calibration end, else the
-    /// snapshot) and hold-out periods, in table order, when histories were kept; `None` for
-    /// a customer without a purchase before the calibration end.
+    /// Each customer's purchase history at the end (the calibration end, else the
+    /// snapshot), in table order, when histories were kept.
     pub histories: Option<Summaries>,
     pub snapshot: i64,
 }
@@ -200,7 +198,7 @@ impl Accumulator {
             netted: 0,
             max_date: None,
             orders: OrderState::default(),
-            histories: settings.histories.map(|(p, end)| Histories::new(p, end)),
+            histories: settings.histories.map(Histories::new),
             settings,
         }
     }
@@ -511,9 +509,8 @@ impl Accumulator {
                 .collect()
         });
         let histories = self.histories.as_ref().map(|h| {
-            let end = h.end(snapshot);
-            let rows = order.iter().map(|(_, c)| h.summary(*c, end)).collect();
-            (h.period(), rows)
+            let ids: Vec<usize> = order.iter().map(|(_, c)| *c).collect();
+            h.summaries(&ids, snapshot)
         });
         (table, emails, histories)
     }

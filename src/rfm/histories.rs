@@ -1,10 +1,12 @@
 //! Purchase histories for the predictive models, kept in the same pass as RFM: per
 //! customer the first and last purchase period, the number of distinct periods, the value
 //! of the first period and in all, and the distinct periods bought in after the calibration
-//! end (the hold-out). One 12-byte entry per distinct (customer, period) pair, as for
-//! invoices: an unsorted file can bring back a period already seen.
+//! end (the hold-out). One entry per distinct (customer, period) pair with its value, as
+//! for invoices: an unsorted file can bring back a period already seen. After the pass the
+//! pairs also give each customer's value in the last horizon before the end, and the repeat
+//! purchases per period that the model-check chart tracks.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::predict::Summary;
@@ -50,9 +52,49 @@ impl Period {
     }
 }
 
-/// Every customer's summary at the end and hold-out periods, in table order (`None` for a
-/// customer without a purchase before the calibration end), with the period.
-pub type Summaries = (Period, Vec<Option<(Summary, u32)>>);
+/// Longest span, in periods, that the model-check counts per period cover (about 14 years
+/// of days); a longer span leaves them out.
+pub const MAX_TRACKING: i64 = 5000;
+
+/// What the pass keeps histories for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistorySettings {
+    pub period: Period,
+    /// Purchases after this time (milliseconds) are the hold-out.
+    pub calibration_end: Option<i64>,
+    /// The horizon in days: each customer's value over that many days before the end is kept.
+    pub horizon_days: u32,
+}
+
+/// One customer's history at the end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomerHistory {
+    pub summary: Summary,
+    /// Distinct periods bought in during the hold-out.
+    pub holdout: u32,
+    /// Value bought in the horizon's length of periods up to the end.
+    pub recent: f64,
+}
+
+/// Per period from `first` on: customers whose first purchase falls in it, and repeat
+/// purchases (distinct periods after a customer's first, hold-out included) in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tracking {
+    pub first: i64,
+    pub births: Vec<u64>,
+    pub repeats: Vec<u64>,
+}
+
+/// Every kept customer's history in table order (`None` for a customer without a purchase
+/// before the calibration end), with the period, the end's period and the per-period
+/// counts (`None` when the span is longer than [`MAX_TRACKING`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summaries {
+    pub period: Period,
+    pub end_period: i64,
+    pub customers: Vec<Option<CustomerHistory>>,
+    pub tracking: Option<Tracking>,
+}
 
 /// One customer's history so far.
 #[derive(Debug, Clone, Copy)]
@@ -68,20 +110,20 @@ struct History {
 /// Every customer's history.
 #[derive(Debug)]
 pub struct Histories {
+    settings: HistorySettings,
     period: Period,
-    /// Purchases after this time (milliseconds) are the hold-out.
-    calibration_end: Option<i64>,
     customers: Vec<History>,
-    seen: FxHashSet<(u32, i64)>,
+    /// Value per distinct (customer, period); hold-out periods offset by [`HOLDOUT`].
+    seen: FxHashMap<(u32, i64), f64>,
 }
 
 impl Histories {
-    pub fn new(period: Period, calibration_end: Option<i64>) -> Histories {
+    pub fn new(settings: HistorySettings) -> Histories {
         Histories {
-            period,
-            calibration_end,
+            settings,
+            period: settings.period,
             customers: Vec::new(),
-            seen: FxHashSet::default(),
+            seen: FxHashMap::default(),
         }
     }
 
@@ -105,12 +147,23 @@ impl Histories {
             self.customers.resize(i + 1, none);
         }
         let period = self.period.of(millis);
-        let holdout = self.calibration_end.is_some_and(|end| millis > end);
+        let holdout = self
+            .settings
+            .calibration_end
+            .is_some_and(|end| millis > end);
         // A hold-out period is counted apart from a calibration one, also when the
         // calibration end falls inside it (a week).
-        let new = self
-            .seen
-            .insert((id, period + if holdout { HOLDOUT } else { 0 }));
+        let key = (id, period + if holdout { HOLDOUT } else { 0 });
+        let new = match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                *e.get_mut() += value;
+                false
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(value);
+                true
+            }
+        };
         let h = &mut self.customers[i];
         if holdout {
             h.holdout += u32::from(new);
@@ -126,12 +179,11 @@ impl Histories {
         }
     }
 
-    /// Customer `id`'s summary at `end` (milliseconds), and its hold-out repeat periods;
-    /// `None` for a customer with no purchase in the calibration period.
-    pub fn summary(&self, id: usize, end: i64) -> Option<(Summary, u32)> {
+    /// Customer `id`'s summary at `end` (a period) and its hold-out repeat periods; `None`
+    /// for a customer with no purchase in the calibration period.
+    fn summary(&self, id: usize, end: i64) -> Option<(Summary, u32)> {
         let h = self.customers.get(id).filter(|h| h.periods > 0)?;
         let x = f64::from(h.periods - 1);
-        let end = self.period.of(end);
         let summary = Summary {
             x,
             t_x: (h.last - h.first) as f64,
@@ -145,13 +197,84 @@ impl Histories {
         Some((summary, h.holdout))
     }
 
-    pub fn period(&self) -> Period {
-        self.period
+    /// The horizon in periods (at least one).
+    fn horizon_periods(&self) -> i64 {
+        let days = i64::from(self.settings.horizon_days);
+        match self.period {
+            Period::Day => days,
+            Period::Week => (days + 6) / 7,
+        }
+        .max(1)
     }
 
-    /// The end the summaries are taken at: the calibration end, else the snapshot.
-    pub fn end(&self, snapshot: i64) -> i64 {
-        self.calibration_end.unwrap_or(snapshot)
+    /// The summaries of customers `order` (ids, in table order) at the end: the calibration
+    /// end, else `snapshot`.
+    pub fn summaries(&self, order: &[usize], snapshot: i64) -> Summaries {
+        let end = self
+            .period
+            .of(self.settings.calibration_end.unwrap_or(snapshot));
+        let mut recent: FxHashMap<u32, f64> = FxHashMap::default();
+        let from = end - self.horizon_periods();
+        for (&(id, p), &v) in &self.seen {
+            if p > from && p <= end {
+                *recent.entry(id).or_default() += v;
+            }
+        }
+        let customers = order
+            .iter()
+            .map(|&c| {
+                self.summary(c, end)
+                    .map(|(summary, holdout)| CustomerHistory {
+                        summary,
+                        holdout,
+                        recent: recent.get(&(c as u32)).copied().unwrap_or(0.0),
+                    })
+            })
+            .collect();
+        Summaries {
+            period: self.period,
+            end_period: end,
+            customers,
+            tracking: self.tracking(order, self.period.of(snapshot)),
+        }
+    }
+
+    /// Births and repeat purchases per period of customers `order`, up to period `last`.
+    fn tracking(&self, order: &[usize], last: i64) -> Option<Tracking> {
+        let kept = |c: usize| self.customers.get(c).filter(|h| h.periods > 0);
+        let first = order
+            .iter()
+            .filter_map(|&c| kept(c))
+            .map(|h| h.first)
+            .min()?;
+        if last < first || last - first >= MAX_TRACKING {
+            return None;
+        }
+        let len = (last - first + 1) as usize;
+        let mut t = Tracking {
+            first,
+            births: vec![0; len],
+            repeats: vec![0; len],
+        };
+        let mut in_order = vec![false; self.customers.len()];
+        for &c in order {
+            if let Some(h) = kept(c) {
+                in_order[c] = true;
+                t.births[(h.first - first) as usize] += 1;
+            }
+        }
+        for &(id, key) in self.seen.keys() {
+            let (holdout, p) = match key > HOLDOUT / 2 {
+                true => (true, key - HOLDOUT),
+                false => (false, key),
+            };
+            let c = id as usize;
+            let repeat = holdout || p != self.customers[c].first;
+            if in_order.get(c) == Some(&true) && repeat && (first..=last).contains(&p) {
+                t.repeats[(p - first) as usize] += 1;
+            }
+        }
+        Some(t)
     }
 }
 
@@ -173,7 +296,11 @@ mod tests {
         };
         assert_eq!(Period::Week.of(at(17, 0)), Period::Week.of(at(23, 23)));
         assert_ne!(Period::Week.of(at(23, 23)), Period::Week.of(at(24, 0)));
-        let mut h = Histories::new(Period::Day, Some(at(28, 0)));
+        let mut h = Histories::new(HistorySettings {
+            period: Period::Day,
+            calibration_end: Some(at(28, 0)),
+            horizon_days: 9,
+        });
         for (d, v) in [
             (20, 5.0),
             (10, 3.0),
@@ -184,10 +311,22 @@ mod tests {
         ] {
             h.add(0, at(d, 12), v);
         }
-        let (s, holdout) = h.summary(0, at(28, 0)).unwrap();
+        h.add(1, at(29, 1), 1.0);
+        let all = h.summaries(&[0, 1], at(30, 0));
+        let c = all.customers[0].unwrap();
+        let s = c.summary;
         assert_eq!((s.x, s.t_x, s.t), (2.0, 10.0, 18.0));
         assert_eq!(s.spend, (5.0 + 1.0 + 4.0) / 2.0);
-        assert_eq!(holdout, 1);
-        assert!(h.summary(1, at(28, 0)).is_none());
+        assert_eq!(c.holdout, 1);
+        // The 9 days up to the 28th: the 20th.
+        assert_eq!(c.recent, 6.0);
+        // Customer 1 bought only in the hold-out.
+        assert!(all.customers[1].is_none());
+        let t = all.tracking.unwrap();
+        assert_eq!(t.first, Period::Day.of(at(10, 0)));
+        assert_eq!(t.births.iter().sum::<u64>(), 1);
+        // Repeats on the 15th, the 20th and the 29th (hold-out).
+        assert_eq!(t.repeats.iter().sum::<u64>(), 3);
+        assert_eq!(t.repeats[19], 1);
     }
 }

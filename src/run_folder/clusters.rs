@@ -19,6 +19,10 @@ pub struct Clusters {
     /// With `k = auto`: the sweep, the rule and the k it chose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k_choice: Option<ElbowResult>,
+    /// The predictive models: fitted (parameters, per-segment sums) or why not; absent
+    /// when they were off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predict: Option<crate::predict::report::Outcome>,
 }
 
 /// What was read.

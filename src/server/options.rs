@@ -10,7 +10,7 @@ use crate::rfm::Frequency;
 use crate::settings::{Backend, Settings};
 
 /// The options a run accepts, with what each takes (also in the OpenAPI document).
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "k",
     "frequency",
     "snapshot",
@@ -18,6 +18,7 @@ pub const NAMES: [&str; 9] = [
     "preset",
     "currency",
     "llm",
+    "predict",
     "sample",
     "source",
 ];
@@ -103,10 +104,9 @@ fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
         "source" => {}
         "llm" => run.llm = Some(backend(&text)?),
         "sample" => {
-            if !matches!(text.as_str(), "true" | "false" | "1" | "0") {
-                return Err(format!("sample `{text}`: use true or false"));
-            }
+            flag(name, &text)?;
         }
+        "predict" => run.predict = Some(flag(name, &text)?),
         n if n.contains("key") || n.contains("token") || n == "base_url" => {
             return Err(format!(
                 "`{n}` cannot be set through the API: keys and endpoints are the server's \
@@ -121,6 +121,15 @@ fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A true/false option.
+fn flag(name: &str, text: &str) -> Result<bool, String> {
+    match text {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{name} `{text}`: use true or false")),
+    }
 }
 
 /// The backends a run may ask for, by the names the dashboard shows.

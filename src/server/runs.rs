@@ -295,7 +295,13 @@ pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json
     };
     let clusters = folder.as_ref().map(|f| &f.clusters);
     let campaigns = folder.as_ref().and_then(|f| f.campaigns.as_ref());
-    let charts: Vec<Value> = ["customer_segments", "cluster_boxplots", "segment_value", "elbow"]
+    let charts: Vec<Value> = [
+        "customer_segments",
+        "cluster_boxplots",
+        "segment_value",
+        "predicted_value",
+        "elbow",
+    ]
         .iter()
         .filter(|c| out.join(format!("{c}.png")).exists())
         .map(|c| {

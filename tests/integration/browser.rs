@@ -323,12 +323,15 @@ async fn dashboard_in_headless_chromium() {
             name: c.querySelector('.segment-name').textContent,
             visible: c.getBoundingClientRect().width > 200 && c.getBoundingClientRect().height > 200,
             kpis: c.querySelectorAll('.kpis dd').length,
+            active: [...c.querySelectorAll('.kpis dt')].some(t => t.textContent === 'Still active'),
             body: c.querySelector('.email pre').textContent,
             copy: !!c.querySelector('button.copy')}))")
         .await;
     for c in cards.as_array().unwrap() {
         assert_eq!(c["visible"], true, "{c}");
-        assert_eq!(c["kpis"], 5, "{c}");
+        // Five RFM figures and three from the predictive models.
+        assert_eq!(c["kpis"], 8, "{c}");
+        assert_eq!(c["active"], true, "{c}");
         assert_eq!(c["copy"], true, "{c}");
         assert!(
             !c["name"].as_str().unwrap().is_empty() && c["body"].as_str().unwrap().len() > 20,

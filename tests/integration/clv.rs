@@ -76,17 +76,7 @@ fn clv_fits_the_sample_and_checks_itself_on_a_hold_out() {
 #[test]
 fn clv_says_why_it_cannot_fit() {
     let dir = tempfile::tempdir().unwrap();
-    // Every customer bought once: nothing to learn repeat buying from.
-    let mut once = String::from("CustomerID,InvoiceNo,InvoiceDate,Quantity,UnitPrice\n");
-    for c in 0..20 {
-        once += &format!(
-            "{c},{c},2011-0{}-1{} 10:00,1,{}.5\n",
-            1 + c % 9,
-            c % 10,
-            2 + c
-        );
-    }
-    let once = write(dir.path(), "once.csv", once);
+    let once = single_purchases(dir.path());
     let e = fails(&["clv", "--input", &once, "--k", "2"]);
     assert!(
         e.contains("cannot fit the predictive models") && e.contains("more than one period"),
@@ -197,4 +187,165 @@ fn csv_rows(
             (id, values)
         })
         .collect()
+}
+
+/// Every customer bought once: nothing to learn repeat buying from.
+fn single_purchases(dir: &std::path::Path) -> String {
+    let mut once = String::from("CustomerID,InvoiceNo,InvoiceDate,Quantity,UnitPrice\n");
+    for c in 0..20 {
+        once += &format!(
+            "{c},{c},2011-0{}-1{} 10:00,1,{}.5\n",
+            1 + c % 9,
+            c % 10,
+            2 + c
+        );
+    }
+    write(dir, "once.csv", once)
+}
+
+/// The column of customers.csv named `name`, as numbers, with each row's cluster.
+fn column(out: &std::path::Path, name: &str) -> Vec<(usize, f64)> {
+    let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let (c, v) = (col("cluster"), col(name));
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[c].parse().unwrap(), rec[v].parse().unwrap())
+        })
+        .collect()
+}
+
+/// `segment` fits the models by default: customers.csv, the segment exports, clusters.json
+/// and report.html carry the predictions, and they add up across the files.
+#[test]
+fn segment_predicts_by_default_and_the_files_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let doc = segment_json(&["--k", "3", "--out", out.to_str().unwrap()]);
+    let p = &doc["predict"];
+    assert_eq!(p["status"], "fitted", "{p}");
+    assert_eq!(p["model"]["horizon_days"], 90);
+    let segments = p["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 3);
+    let header = std::fs::read_to_string(out.join("customers.csv")).unwrap();
+    let header = header.lines().next().unwrap().to_string();
+    assert!(
+        header.ends_with(",p_alive,expected_purchases,expected_spend,clv"),
+        "{header}"
+    );
+    let p_alive = column(&out, "p_alive");
+    assert!(p_alive.iter().all(|(_, p)| (0.0..=1.0).contains(p)));
+    let clv = column(&out, "clv");
+    for s in segments {
+        let c = s["cluster"].as_u64().unwrap() as usize;
+        let members: Vec<f64> = clv.iter().filter(|(k, _)| *k == c).map(|x| x.1).collect();
+        assert_eq!(members.len() as u64, s["customers"].as_u64().unwrap());
+        // Cells are rounded to cents: the sum agrees to a cent per customer.
+        let summed: f64 = members.iter().sum();
+        let want = s["clv"].as_f64().unwrap();
+        assert!(
+            (summed - want).abs() <= 0.01 * members.len() as f64,
+            "{summed} against {want}"
+        );
+        let mean: f64 = p_alive
+            .iter()
+            .filter(|(k, _)| *k == c)
+            .map(|x| x.1)
+            .sum::<f64>()
+            / members.len() as f64;
+        assert!(
+            (mean - s["mean_p_alive"].as_f64().unwrap()).abs() < 1e-3,
+            "{s}"
+        );
+        assert!(s["expected_revenue"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["recent_revenue"].as_f64().unwrap() >= 0.0, "{s}");
+    }
+    let segment_file = std::fs::read_dir(out.join("segments"))
+        .unwrap()
+        .next()
+        .unwrap();
+    let text = std::fs::read_to_string(segment_file.unwrap().path()).unwrap();
+    assert!(text.lines().next().unwrap().ends_with(",clv"), "{text}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for needle in [
+        "Predicted value by segment",
+        "P(alive)",
+        "Expected revenue, next 90 d",
+    ] {
+        assert!(html.contains(needle), "report.html lacks {needle}");
+    }
+    assert!(out.join("predicted_value.png").exists() && out.join("predicted_value.svg").exists());
+}
+
+/// `--no-predict` leaves the models out; data that cannot be fitted give a run without
+/// predictions that says why.
+#[test]
+fn segment_without_predictions_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let doc = segment_json(&["--k", "3", "--no-predict", "--out", out.to_str().unwrap()]);
+    assert!(doc.get("predict").is_none(), "{}", doc["predict"]);
+    let csv = std::fs::read_to_string(out.join("customers.csv")).unwrap();
+    assert!(!csv.lines().next().unwrap().contains("p_alive"));
+    assert!(!out.join("predicted_value.png").exists());
+
+    let once = single_purchases(dir.path());
+    let out = bin()
+        .args(["segment", "--input", &once, "--k", "2", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["predict"]["status"], "skipped");
+    let reason = doc["predict"]["reason"].as_str().unwrap();
+    assert!(reason.contains("more than one period"), "{reason}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no predictions"), "{stderr}");
+    let e = fails(&["clv", "--no-predict"]);
+    assert!(e.contains("drop --no-predict"), "{e}");
+}
+
+/// With a calibration end, `clv --out` draws the model check, and the table shows the
+/// hold-out per segment.
+#[test]
+fn clv_draws_the_model_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = bin()
+        .args(["clv", "--calibration-end", "2011-09-30", "--k", "3"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_ok(&run);
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        table.contains("hold-out actual") && table.contains("hold-out predicted"),
+        "{table}"
+    );
+    let svg = std::fs::read_to_string(out.join("clv_tracking.svg")).unwrap();
+    assert!(
+        svg.contains("cumulative repeat purchases") && svg.contains("calibration end 2011-09-30")
+    );
+    assert!(
+        std::fs::metadata(out.join("clv_tracking.png"))
+            .unwrap()
+            .len()
+            > 10_000
+    );
+}
+
+/// The rule agent quotes the models' figures in every rationale.
+#[test]
+fn the_agent_quotes_the_predictions() {
+    let doc = command_json("agent", &["--k", "4"]);
+    for c in doc["campaigns"].as_array().unwrap() {
+        let why = c["rationale"].as_str().unwrap();
+        assert!(
+            why.contains("still active,")
+                && why.contains("purchases expected per customer in the next 90 days"),
+            "{why}"
+        );
+    }
 }

@@ -95,6 +95,8 @@ fn out_dir_holds_complete_files_only() {
             "customers.csv",
             "elbow.png",
             "elbow.svg",
+            "predicted_value.png",
+            "predicted_value.svg",
             "report.html",
             "report.md",
             "segment_value.png",

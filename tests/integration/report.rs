@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use crate::common::{bin, command_json, sample_csv};
 
-const CHARTS: [&str; 4] = [
+const CHARTS: [&str; 5] = [
     "customer_segments",
     "cluster_boxplots",
     "segment_value",
+    "predicted_value",
     "elbow",
 ];
 
@@ -61,7 +62,7 @@ fn check_report(out: &Path) -> Vec<String> {
             .replace('<', "&lt;");
         assert!(html.contains(&escaped), "report.html lacks {name}");
     }
-    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 4);
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 5);
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "self-contained"
@@ -110,7 +111,11 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
             "cluster",
             "recency",
             "frequency",
-            "monetary"
+            "monetary",
+            "p_alive",
+            "expected_purchases",
+            "expected_spend",
+            "clv"
         ]
     );
     r.records()
@@ -313,7 +318,7 @@ fn a_mapped_email_column_reaches_the_exports() {
         .unwrap();
     crate::common::assert_ok(&run);
     let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
-    assert_eq!(r.headers().unwrap().iter().next_back(), Some("email"));
+    assert_eq!(r.headers().unwrap().get(6), Some("email"));
     let mut n = 0;
     for rec in r.records() {
         let rec = rec.unwrap();

@@ -291,13 +291,19 @@ function render(detail) {
   const grid = $("segments");
   clear(grid);
   const order = [...clusters].sort((a, b) => b.revenue - a.revenue);
-  for (const c of order) grid.append(segmentCard(c, byCluster.get(c.id)));
+  const predict = detail.clusters && detail.clusters.predict;
+  const fitted = predict && predict.status === "fitted" ? predict : null;
+  const predicted = new Map(fitted ? fitted.segments.map((p) => [p.cluster, p]) : []);
+  for (const c of order) grid.append(segmentCard(c, byCluster.get(c.id), predicted.get(c.id), fitted));
+  $("predict-note").textContent = predict && predict.status === "skipped"
+    ? `No predicted value: ${predict.reason}.` : "";
 
   const charts = $("charts");
   clear(charts);
   const titles = { customer_segments: "Customers by recency and spend",
     cluster_boxplots: "Recency, frequency and spend by segment",
-    segment_value: "Share of customers and of revenue", elbow: "How many segments fit (elbow)" };
+    segment_value: "Share of customers and of revenue", elbow: "How many segments fit (elbow)",
+    predicted_value: "Predicted value by segment" };
   for (const ch of detail.charts) {
     charts.append(el("figure", { class: "card" },
       el("a", { href: ch.svg, target: "_blank", rel: "noopener" },
@@ -336,7 +342,7 @@ function kb(bytes) {
   return bytes < 1024 ? `${bytes} B` : `${number.format(Math.round(bytes / 1024))} KB`;
 }
 
-function segmentCard(c, campaign) {
+function segmentCard(c, campaign, predicted, fitted) {
   const name = campaign ? campaign.name : `Cluster ${c.id}`;
   const freqUnit = state.frequency === "lines" ? " order lines" : " orders";
   const kpis = el("dl", { class: "kpis" },
@@ -345,6 +351,14 @@ function segmentCard(c, campaign) {
     kpi("Last purchase", `${number.format(c.recency.median)} days ago (median)`),
     kpi("Purchases", `${number.format(c.frequency.median)}${freqUnit} (median)`),
     kpi("Spend", `${money(c.monetary.median)} (median)`));
+  if (predicted && predicted.customers > 0) {
+    const days = fitted.model.horizon_days;
+    const each = predicted.expected_purchases / predicted.customers;
+    kpis.append(
+      kpi("Still active", `${pct(predicted.mean_p_alive)} (mean P(alive))`),
+      kpi(`Next ${days} days`, `${each.toFixed(1)} purchases each, ${money(predicted.expected_revenue)} expected`),
+      kpi("Predicted value", `${money(predicted.clv)} (CLV, ${days} days)`));
+  }
   const card = el("article", { class: "card segment", "data-cluster": c.id },
     el("h3", { class: "segment-name" }, name),
     kpis);

@@ -69,6 +69,10 @@ macro_rules! chart {
     };
 }
 
+mod predict;
+
+pub use predict::tracking_chart;
+
 type DrawResult<DB> =
     std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
@@ -140,6 +144,13 @@ pub fn all(d: &ChartData) -> Result<Vec<Chart>> {
             |a| segment_value(a, d)
         )?,
     ];
+    if let Some(p) = d.run.predictions.as_ref().and_then(|p| p.fitted()) {
+        charts.push(chart!(
+            "predicted_value",
+            "Predicted value by segment".into(),
+            |a| predict::predicted_value(a, d, p)
+        )?);
+    }
     if let Some(e) = d.elbow {
         charts.push(chart!(
             "elbow",
@@ -183,9 +194,17 @@ fn subsample(n: usize, max: usize, seed: u64) -> Vec<usize> {
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
 ) -> DrawResult<DB> {
+    legend_at(chart, SeriesLabelPosition::UpperRight)
+}
+
+/// The series legend at `position`.
+fn legend_at<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.5))
         .label_font((FONT, 20))
