@@ -344,7 +344,8 @@ async fn dashboard_in_headless_chromium() {
     let charts = s
         .js("return [...document.querySelectorAll('#charts img')].map(i => [i.naturalWidth, i.naturalHeight, Math.round(i.getBoundingClientRect().width)])")
         .await;
-    assert_eq!(charts.as_array().unwrap().len(), 4, "{charts}");
+    // Segments, box plots, value shares, predicted value, elbow.
+    assert_eq!(charts.as_array().unwrap().len(), 5, "{charts}");
     for c in charts.as_array().unwrap() {
         assert_eq!(
             (c[0].as_u64(), c[1].as_u64()),

@@ -166,7 +166,8 @@ async fn upload_run_progress_results_files_and_delete() {
     assert!(run["ledger"]["rows_kept"].as_u64().unwrap() > 0);
     assert_eq!(run["clusters"]["params"]["frequency"], "lines");
     assert_eq!(names(&run).len(), 4);
-    assert_eq!(run["charts"].as_array().unwrap().len(), 4);
+    assert_eq!(run["charts"].as_array().unwrap().len(), 5);
+    assert_eq!(run["clusters"]["predict"]["status"], "fitted");
     let files: Vec<String> = run["files"]
         .as_array()
         .unwrap()
