@@ -65,9 +65,10 @@ if not os.path.exists(csv_path):
 if "segment" not in skip:
     med, _ = alternate(
         {
-            "rfm-agent segment": [a.bin, "segment", "--input", csv_path, "--frequency", "lines",
+            # The peers fit no predictive models; what the models add is in bench/clv.sh.
+            "rfm-agent segment": [a.bin, "segment", "--no-predict", "--input", csv_path, "--frequency", "lines",
                                    "--k", "4", "--format", "json", "--quiet"],
-            "rfm-agent segment --out (+ report)": [a.bin, "segment", "--input", csv_path, "--frequency", "lines",
+            "rfm-agent segment --out (+ report)": [a.bin, "segment", "--no-predict", "--input", csv_path, "--frequency", "lines",
                                    "--k", "4", "--out", os.path.join(a.work, "out-rust"), "--quiet"],
             "pandas + scikit-learn": [a.python, os.path.join(here, "rfm_pandas.py"), csv_path,
                                       os.path.join(a.work, "out-pandas")],
@@ -84,7 +85,7 @@ if "xlsx" not in skip:
         timed([a.bin, "convert", "--input", os.path.join(a.data, "online_retail.parquet"), "--out", xlsx])
     med, _ = alternate(
         {
-            "rfm-agent segment (xlsx)": [a.bin, "segment", "--input", xlsx, "--frequency", "lines", "--quiet"],
+            "rfm-agent segment (xlsx)": [a.bin, "segment", "--no-predict", "--input", xlsx, "--frequency", "lines", "--quiet"],
             "pandas.read_excel only": [a.python, "-c", f"import pandas as pd; pd.read_excel({xlsx!r})"],
         },
         a.xlsx_runs,

@@ -27,7 +27,8 @@ only = set(filter(None, a.only.split(",")))
 
 def contenders(path):
     return {
-        "rfm-agent segment": [a.bin, "segment", "--input", path, "--frequency", "lines", "--k", "4",
+        # Like for like: the peers fit no predictive models (their cost: bench/clv.sh).
+        "rfm-agent segment": [a.bin, "segment", "--no-predict", "--input", path, "--frequency", "lines", "--k", "4",
                               "--format", "json", "--quiet"],
         "polars-python streaming + scikit-learn": [a.python, os.path.join(here, "rfm_polars_stream.py"), path],
         "DuckDB + scikit-learn": [a.python, os.path.join(here, "rfm_duckdb.py"), path],

@@ -245,3 +245,62 @@ pub fn fallback(rule: &Campaign, reason: String) -> Campaign {
         ..rule.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{CATALOGUE, CopySource, Outlook};
+    use crate::cluster::{Centroid, Stat};
+
+    /// Grounding accepts the models' per-cluster figures when the brief has them, and
+    /// only then.
+    #[test]
+    fn predicted_figures_are_grounded_only_when_given() {
+        let stat = |m: f64| Stat { mean: m, median: m };
+        let cluster = ClusterSummary {
+            id: 0,
+            size: 120,
+            share: 0.3,
+            revenue: 5000.0,
+            revenue_share: 0.5,
+            recency: stat(20.0),
+            frequency: stat(4.0),
+            monetary: stat(300.0),
+            centroid: Centroid {
+                recency: 20.0,
+                frequency: 4.0,
+                monetary: 300.0,
+            },
+        };
+        let rule = Campaign {
+            cluster: 0,
+            name: "Loyal Customers".into(),
+            rationale: "Loyal.".into(),
+            strategy: String::new(),
+            channels: vec![],
+            email: Email::default(),
+            source: CopySource::Rules,
+            fallback_reason: None,
+        };
+        let outlook = Outlook {
+            p_alive: 0.62,
+            purchases_each: 1.4,
+            expected_revenue: 2345.5,
+            clv: 2300.0,
+            horizon_days: 90,
+        };
+        let answer = r#"{"name": "Steady Buyers", "rationale": "62 % still active.",
+            "strategy": "Thank them.", "channels": ["email"], "email": {"subject": "Thank you",
+            "preheader": "", "body": "Hi {{first_name}}, 62 % of you will buy 1.4 times in the next 90 days."}}"#;
+        let brief = |outlook| Brief {
+            cluster: &cluster,
+            segment: &CATALOGUE[1],
+            rule: &rule,
+            outlook,
+            taken: vec![],
+        };
+        assert!(check(answer, &brief(Some(outlook)), &[]).is_ok());
+        let problems = check(answer, &brief(None), &[]).unwrap_err();
+        assert!(problems.iter().any(|p| p.contains("62")), "{problems:?}");
+    }
+}

@@ -42,7 +42,39 @@ pub fn render(run: &SegmentRun) -> String {
     header(&mut s, run);
     ledger(&mut s, &run.ledger);
     clusters(&mut s, run);
+    predicted(&mut s, run);
     s
+}
+
+/// The predictive models per cluster, or why they are missing.
+fn predicted(s: &mut String, run: &SegmentRun) {
+    use crate::predict::report::Outcome;
+    let r = match &run.predictions {
+        None => return,
+        Some(Outcome::Skipped { reason }) => {
+            let _ = writeln!(s, "\nNo predictions: {reason}");
+            return;
+        }
+        Some(Outcome::Fitted(r)) => r,
+    };
+    let days = r.model.horizon_days;
+    let _ = writeln!(s, "\nPredicted, next {days} days (BG/NBD + Gamma-Gamma)");
+    let _ = writeln!(
+        s,
+        "  {:>2} {:>9} {:>13} {:>16} {:>14}",
+        "id", "P(alive)", "purchases", "revenue", "CLV"
+    );
+    for p in &r.segments {
+        let _ = writeln!(
+            s,
+            "  {:>2} {:>9} {:>13} {:>16} {:>14}",
+            p.cluster,
+            pct(p.mean_p_alive),
+            thousands(p.expected_purchases, 1),
+            thousands(p.expected_revenue, 2),
+            thousands(p.clv, 2)
+        );
+    }
 }
 
 /// Input, snapshot and k-means settings.
