@@ -2,6 +2,7 @@
 //! channels and a draft email. The rule-based agent here is deterministic and offline; the
 //! LLM agent ([`writer`]) uses it as its fall-back.
 
+pub mod gate;
 pub mod grounding;
 pub mod prompts;
 pub mod run;
