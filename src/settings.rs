@@ -161,6 +161,12 @@ pub struct AgentSettings {
     pub sender: String,
     /// Footer added by code to every email; `{{unsubscribe_url}}` is left for the email tool.
     pub footer: String,
+    /// The channels a campaign may name; an LLM answer naming another is refused.
+    pub channels: Vec<String>,
+    /// Links copy may carry (prefixes, e.g. "https://shop.example.com"); none by default.
+    pub urls: Vec<String>,
+    /// The language of the campaigns the agent writes: en, de, fr, es or it.
+    pub locale: String,
 }
 
 impl Default for AgentSettings {
@@ -169,6 +175,20 @@ impl Default for AgentSettings {
             offers: Vec::new(),
             sender: "Your Shop <hello@example.com>".into(),
             footer: "You receive this email because you bought from us. Unsubscribe: {{unsubscribe_url}}".into(),
+            channels: [
+                "email",
+                "SMS",
+                "push",
+                "direct mail",
+                "phone",
+                "retargeting",
+                "loyalty programme",
+                "social media",
+            ]
+            .map(String::from)
+            .to_vec(),
+            urls: Vec::new(),
+            locale: "en".into(),
         }
     }
 }
@@ -438,6 +458,8 @@ pub enum SettingsError {
     Missing(String),
     #[error("invalid settings: {0}")]
     Invalid(#[from] config::ConfigError),
+    #[error("agent.locale `{0}` is not a language the agent writes in; use en, de, fr, es or it")]
+    Locale(String),
 }
 
 impl Settings {
@@ -459,7 +481,11 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        Ok(builder.build()?.try_deserialize()?)
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        if crate::agent::gate::language(&settings.agent.locale).is_none() {
+            return Err(SettingsError::Locale(settings.agent.locale));
+        }
+        Ok(settings)
     }
 }
 

@@ -419,12 +419,11 @@ fn has_run(text: &str) -> bool {
 
 /// HTML tags or Markdown emphasis, headings, links or lists.
 fn has_markup(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    let html = [
-        "<p>", "<br", "<a ", "</", "<b>", "<strong", "<div", "<html", "<script",
-    ]
-    .iter()
-    .any(|t| lower.contains(t));
+    // A tag: `<` then a letter (or `/` and a letter), closed by a later `>`; "<3" is not one.
+    let html = text.match_indices('<').any(|(i, _)| {
+        let rest = text[i + 1..].trim_start_matches('/');
+        rest.starts_with(|c: char| c.is_ascii_alphabetic()) && rest.contains('>')
+    });
     let markdown = text.contains("**")
         || text.contains("](")
         || text.contains("__")
@@ -561,7 +560,7 @@ mod tests {
             "Come back and see our new range today.\n".repeat(4)
         );
         assert!(codes(&draft("Loyal Regulars", &repeated, &ch)).contains(&"repeated_line"));
-        let html = format!("<p>{BODY}</p>");
+        let html = format!("{BODY} <img src=x onerror=alert()>");
         assert!(codes(&draft("Loyal Regulars", &html, &ch)).contains(&"markup"));
         let link = format!("{BODY} https://evil.example.net/win");
         assert!(codes(&draft("Loyal Regulars", &link, &ch)).contains(&"unlisted_url"));

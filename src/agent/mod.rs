@@ -146,7 +146,7 @@ pub async fn llm_campaigns(
     run: &SegmentRun,
     rules: &[Campaign],
     prompts: &Prompts,
-    offers: &[String],
+    agent: &crate::settings::AgentSettings,
     client: &crate::llm::Client,
     temperature: f32,
     max_tokens: u32,
@@ -175,7 +175,7 @@ pub async fn llm_campaigns(
     let mut done = Vec::with_capacity(briefs.len());
     let bar = crate::progress::Counter::new("writing campaigns", briefs.len() as u64);
     let all = futures::future::join_all(briefs.iter().map(|b| async {
-        let r = writer::write(client, prompts, offers, temperature, max_tokens, b).await;
+        let r = writer::write(client, prompts, agent, temperature, max_tokens, b).await;
         bar.inc();
         r
     }))

@@ -40,7 +40,7 @@ pub async fn run(
                 &run,
                 &rules,
                 prompts,
-                offers,
+                &settings.agent,
                 client,
                 settings.llm.temperature,
                 settings.llm.max_tokens,

@@ -6,17 +6,14 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::gate;
 use super::grounding::{self, MAX_SUBJECT};
 use super::prompts::{allowed_numbers, figures, figures_context};
 use super::segments::Segment;
 use super::{Campaign, Email, Prompts};
 use crate::cluster::ClusterSummary;
 use crate::llm::{ChatRequest, Client, LlmError, Message, Role};
-
-/// Longest segment name accepted.
-pub const MAX_NAME: usize = 40;
-/// Longest email body accepted, in characters.
-pub const MAX_BODY: usize = 3000;
+use crate::settings::AgentSettings;
 
 /// The JSON schema every answer must follow (strict: all fields required, no others).
 pub fn schema() -> serde_json::Value {
@@ -69,47 +66,46 @@ pub struct Brief<'a> {
     pub taken: Vec<String>,
 }
 
-/// Parses and checks an answer; the problems are written for the model to fix.
-fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<String>> {
+/// Parses and checks an answer: the content gate, then grounding. The problems are written
+/// for the model to fix, each led by its violation's name.
+fn check(
+    text: &str,
+    brief: &Brief,
+    agent: &AgentSettings,
+    instructions: &str,
+) -> Result<Answer, Vec<String>> {
     let answer: Answer = serde_json::from_str(text.trim()).map_err(|e| {
         vec![format!(
-            "the answer is not JSON that follows the schema: {e}"
+            "not_json: the answer is not JSON that follows the schema: {e}"
         )]
     })?;
-    let mut problems = Vec::new();
-    for (field, value) in [
-        ("name", &answer.name),
-        ("rationale", &answer.rationale),
-        ("strategy", &answer.strategy),
-        ("email.subject", &answer.email.subject),
-        ("email.body", &answer.email.body),
-    ] {
-        if value.trim().is_empty() {
-            problems.push(format!("{field} is empty"));
-        }
-    }
-    if answer.name.chars().count() > MAX_NAME {
-        problems.push(format!("name has more than {MAX_NAME} characters"));
-    }
-    if let Some(t) = brief
-        .taken
-        .iter()
-        .find(|t| t.eq_ignore_ascii_case(answer.name.trim()))
-    {
-        problems.push(format!("name `{t}` is already used by another segment"));
-    }
-    if answer.channels.is_empty() || answer.channels.iter().any(|c| c.trim().is_empty()) {
-        problems.push("channels must list at least one channel, none empty".into());
-    }
-    if answer.email.body.chars().count() > MAX_BODY {
-        problems.push(format!("email.body has more than {MAX_BODY} characters"));
-    }
     // The brief's figures, and the percentiles the rule agent's rationale quotes.
     let mut allowed = allowed_numbers(&brief_figures(brief));
     allowed.extend(grounding::numbers(&brief.rule.rationale));
     let e = &answer.email;
-    for v in grounding::check(&e.subject, &e.preheader, &e.body, &allowed, offers) {
-        problems.push(format!("email.{}: {}", v.field, v.problem));
+    let draft = gate::Draft {
+        name: answer.name.trim(),
+        rationale: &answer.rationale,
+        strategy: &answer.strategy,
+        channels: &answer.channels,
+        subject: &e.subject,
+        preheader: &e.preheader,
+        body: &e.body,
+    };
+    let rules = gate::Rules {
+        channels: &agent.channels,
+        taken: &brief.taken,
+        figures: &allowed,
+        language: gate::language(&agent.locale).unwrap_or(whatlang::Lang::Eng),
+        urls: &agent.urls,
+        instructions,
+    };
+    let mut problems: Vec<String> = gate::check(&draft, &rules)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for v in grounding::check(&e.subject, &e.preheader, &e.body, &allowed, &agent.offers) {
+        problems.push(format!("ungrounded: email.{}: {}", v.field, v.problem));
     }
     if problems.is_empty() {
         Ok(answer)
@@ -118,7 +114,6 @@ fn check(text: &str, brief: &Brief, offers: &[String]) -> Result<Answer, Vec<Str
     }
 }
 
-/// The cluster's request from the prompts (temperature and token limit left at zero).
 /// The cluster's figures and, when the models were fitted, its predicted ones: what the
 /// prompt gives and grounding accepts.
 fn brief_figures(brief: &Brief<'_>) -> Vec<(&'static str, String)> {
@@ -129,7 +124,11 @@ fn brief_figures(brief: &Brief<'_>) -> Vec<(&'static str, String)> {
     all
 }
 
-fn request(prompts: &Prompts, offers: &[String], brief: &Brief<'_>) -> Result<ChatRequest, String> {
+fn request(
+    prompts: &Prompts,
+    agent: &AgentSettings,
+    brief: &Brief<'_>,
+) -> Result<ChatRequest, String> {
     let figures = brief_figures(brief);
     let ctx = context! {
         name => brief.segment.name,
@@ -137,7 +136,8 @@ fn request(prompts: &Prompts, offers: &[String], brief: &Brief<'_>) -> Result<Ch
         rule_rationale => &brief.rule.rationale,
         currency => prompts.currency(),
         frequency_unit => prompts.frequency_unit(),
-        offers => offers.to_vec(),
+        offers => agent.offers.clone(),
+        channels => agent.channels.clone(),
         taken_names => brief.taken.clone(),
         max_subject => MAX_SUBJECT,
         ..figures_context(&figures)
@@ -183,12 +183,12 @@ fn campaign(brief: &Brief<'_>, a: Answer) -> Campaign {
 pub async fn write(
     client: &Client,
     prompts: &Prompts,
-    offers: &[String],
+    agent: &AgentSettings,
     temperature: f32,
     max_tokens: u32,
     brief: &Brief<'_>,
 ) -> Result<Campaign, LlmError> {
-    let mut req = match request(prompts, offers, brief) {
+    let mut req = match request(prompts, agent, brief) {
         Ok(req) => ChatRequest {
             temperature,
             max_tokens,
@@ -202,7 +202,7 @@ pub async fn write(
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => return Ok(fallback(brief.rule, e.to_string())),
         };
-        match check(&resp.text, brief, offers) {
+        match check(&resp.text, brief, agent, &req.system) {
             Ok(a) => return Ok(campaign(brief, a)),
             Err(problems) if attempt == 0 => {
                 tracing::info!(
@@ -290,8 +290,8 @@ mod tests {
             horizon_days: 90,
         };
         let answer = r#"{"name": "Steady Buyers", "rationale": "62 % still active.",
-            "strategy": "Thank them.", "channels": ["email"], "email": {"subject": "Thank you",
-            "preheader": "", "body": "Hi {{first_name}}, 62 % of you will buy 1.4 times in the next 90 days."}}"#;
+            "strategy": "Thank them with early access.", "channels": ["email"], "email": {"subject": "Thank you",
+            "preheader": "", "body": "Hi {{first_name}}, 62 % of our regulars will buy 1.4 times in the next 90 days, and we would love you to be one of them when the new season arrives."}}"#;
         let brief = |outlook| Brief {
             cluster: &cluster,
             segment: &CATALOGUE[1],
@@ -299,8 +299,9 @@ mod tests {
             outlook,
             taken: vec![],
         };
-        assert!(check(answer, &brief(Some(outlook)), &[]).is_ok());
-        let problems = check(answer, &brief(None), &[]).unwrap_err();
+        let agent = AgentSettings::default();
+        assert_eq!(check(answer, &brief(Some(outlook)), &agent, "").err(), None);
+        let problems = check(answer, &brief(None), &agent, "").unwrap_err();
         assert!(problems.iter().any(|p| p.contains("62")), "{problems:?}");
     }
 }

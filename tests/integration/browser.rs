@@ -234,6 +234,7 @@ async fn dashboard_in_headless_chromium() {
             name: "<script>pw=true</script>{rule}",
             subject: Some("<b>Bold</b> offer, {{first_name}}"),
             body: "Hi {{first_name}}, <img src=x onerror=\"pw=document.title\"> see you.",
+            channel: "<b><img src=x onerror=\"pw=document.title\"></b>",
         })
         .mount(&llm)
         .await;
@@ -370,21 +371,22 @@ async fn dashboard_in_headless_chromium() {
     .await;
     s.screenshot(&shots.join("dashboard.png")).await;
 
-    // Rewrite the campaigns with the LLM, whose names and emails carry markup.
+    // Rewrite the campaigns with the LLM, whose answers carry markup: the content gate
+    // refuses them, and the cards say why, quoting the markup as text.
     s.js("document.getElementById('rewrite-llm').value = 'openai'; return true")
         .await;
     s.click("#rewrite").await;
     s.wait_for(
         "the rewritten cards",
-        "return [...document.querySelectorAll('#segments .segment-name')].length === 4 && \
-         [...document.querySelectorAll('#segments .segment-name')].every(n => n.textContent.startsWith('<script>'))",
+        "return [...document.querySelectorAll('#segments .segment')].length === 4 && \
+         [...document.querySelectorAll('#segments .segment')].every(c => (c.querySelector('.note') || {}).textContent?.includes('unknown_channel'))",
     )
     .await;
     let verdict = s
         .js("return {pwned: window.pw === undefined ? null : window.pw,
             scripts: document.querySelectorAll('#segments script, #segments img, #segments b').length,
-            subject: document.querySelector('#segments .subject').textContent,
-            body: document.querySelector('#segments .email pre').textContent}")
+            note: document.querySelector('#segments .note').textContent,
+            name: document.querySelector('#segments .segment-name').textContent}")
         .await;
     assert_eq!(
         verdict["pwned"],
@@ -396,11 +398,11 @@ async fn dashboard_in_headless_chromium() {
         "markup from the LLM became elements: {verdict}"
     );
     assert!(
-        verdict["subject"].as_str().unwrap().contains("<b>Bold</b>"),
+        verdict["note"].as_str().unwrap().contains("<img src=x"),
         "{verdict}"
     );
     assert!(
-        verdict["body"].as_str().unwrap().contains("<img src=x"),
+        !verdict["name"].as_str().unwrap().contains("<script>"),
         "{verdict}"
     );
     s.screenshot(&shots.join("dashboard-llm-markup.png")).await;

@@ -63,25 +63,31 @@ pub(crate) fn brief(req: &Request) -> (String, usize) {
     (turns[0].clone(), turns.len())
 }
 
-/// A grounded campaign for the cluster the brief describes: named after the rule segment.
+/// A grounded campaign for the cluster the brief describes, one the content gate passes:
+/// named after the rule segment, its rationale citing the brief's customer count.
 pub(crate) fn good_answer(brief: &str, offer: Option<&str>) -> String {
     let rule = brief
         .split("fits best is \"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .unwrap_or("Segment");
+    let customers = brief
+        .split("- customers: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("0");
     let pitch = offer
         .map(|o| format!(" Enjoy {o} this week."))
         .unwrap_or_default();
     json!({
-        "name": format!("{rule}, revisited"),
-        "rationale": "From the brief's recency, frequency and spend.",
+        "name": format!("{rule} Revisited"),
+        "rationale": format!("{customers} customers with the brief's recency, frequency and spend."),
         "strategy": "Personal recommendations and a timely reminder.",
         "channels": ["email"],
         "email": {
             "subject": "{{first_name}}, picked for you",
             "preheader": "New arrivals you may like",
-            "body": format!("Hi {{{{first_name}}}},\n\nWe picked a few new arrivals for you.{pitch}")
+            "body": format!("Hi {{{{first_name}}}},\n\nWe picked a few new arrivals for you, chosen from what shoppers like you have enjoyed, and we would love to hear what you think when you next visit.{pitch}")
         }
     })
     .to_string()
@@ -103,6 +109,21 @@ impl Respond for Writer {
             Some(bad) if turns == 1 || self.bad_always => self.api.ok(bad),
             _ => self.api.ok(&good_answer(&brief, None)),
         }
+    }
+}
+
+/// Answers every request with a grounded campaign named "Champions Revisited" that makes
+/// the offer given.
+struct Offering(&'static str);
+
+impl Respond for Offering {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let (brief, _) = brief(req);
+        let brief = brief.replace(
+            brief.split("fits best is \"").nth(1).unwrap_or(""),
+            "Champions\"",
+        );
+        Api::OpenAi.ok(&good_answer(&brief, Some(self.0)))
     }
 }
 
@@ -250,7 +271,7 @@ async fn openai_success_sends_a_strict_schema_and_only_aggregates() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 4, "names must be unique: {names:?}");
-    assert!(names.contains("Champions, revisited"), "{names:?}");
+    assert!(names.contains("Champions Revisited"), "{names:?}");
     for c in campaigns(&run) {
         // Sender and footer come from the settings, not from the model.
         assert_eq!(c["email"]["from"], "Your Shop <hello@example.com>");
@@ -590,17 +611,8 @@ async fn a_grounding_violation_is_named_and_regenerated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_violation_twice_falls_back_and_an_approved_offer_passes() {
     let server = MockServer::start().await;
-    let invented = good_answer("fits best is \"Champions\"", Some("25 % off"));
-    mount(
-        &server,
-        Api::OpenAi,
-        Writer {
-            api: Api::OpenAi,
-            bad: Some(invented),
-            bad_always: true,
-        },
-    )
-    .await;
+    // Every answer, first and regenerated, offers 25 % off and calls the segment Champions.
+    mount(&server, Api::OpenAi, Offering("25 % off")).await;
     let dir = tempfile::tempdir().unwrap();
     let run = agent(&server, Api::OpenAi, dir.path(), &[], &[]).await;
     all_fallback_with(&run, "still invalid after one regeneration");
@@ -617,7 +629,7 @@ async fn a_violation_twice_falls_back_and_an_approved_offer_passes() {
         &[],
     )
     .await;
-    // Every answer is the same "Champions, revisited"; only the first keeps it.
+    // Every answer is the same "Champions Revisited"; only the first keeps it.
     assert_eq!(
         sources(&run),
         vec!["llm", "fallback", "fallback", "fallback"]
@@ -766,29 +778,36 @@ pub struct Markup {
     /// Replaces the subject when given.
     pub subject: Option<&'static str>,
     pub body: &'static str,
+    /// The one channel named.
+    pub channel: &'static str,
 }
 
 impl Respond for Markup {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let (brief, _) = brief(req);
         let mut answer: Value = serde_json::from_str(&good_answer(&brief, None)).unwrap();
-        let rule = answer["name"].as_str().unwrap().replace(", revisited", "");
+        let rule = answer["name"].as_str().unwrap().replace(" Revisited", "");
         answer["name"] = json!(self.name.replace("{rule}", &rule[..4]));
         if let Some(subject) = self.subject {
             answer["email"]["subject"] = json!(subject);
         }
         answer["email"]["body"] = json!(self.body);
+        answer["channels"] = json!([self.channel]);
         Api::OpenAi.ok(&answer.to_string())
     }
 }
 
+/// Markup from the LLM never reaches an inbox: the content gate refuses it by name and
+/// the rules write the campaign. What the reason quotes of the answer (a channel carrying
+/// markup) is shown in the report as text.
 #[tokio::test(flavor = "multi_thread")]
-async fn llm_text_is_shown_as_text_in_the_report() {
+async fn llm_markup_is_refused_and_quoted_only_as_text() {
     let server = MockServer::start().await;
     let markup = Markup {
         name: "<script>alert('{rule}')</script>",
         subject: None,
         body: "Hi {{first_name}}, <img src=x onerror=alert()> see you.",
+        channel: "<img src=x onerror=alert()>",
     };
     mount(&server, Api::OpenAi, markup).await;
     let dir = tempfile::tempdir().unwrap();
@@ -801,29 +820,23 @@ async fn llm_text_is_shown_as_text_in_the_report() {
         &[],
     )
     .await;
-    all_llm(&run);
+    all_fallback_with(&run, "still invalid after one regeneration");
+    for reason in reasons(&run) {
+        for code in [
+            "markup: name",
+            "markup: email.body",
+            "unknown_channel: `<img src=x",
+        ] {
+            assert!(reason.contains(code), "{code}: {reason}");
+        }
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
-        !html.contains("<script>"),
-        "a script from the LLM reached the page"
-    );
-    assert!(
-        !html.contains("<img src=x"),
+        !html.contains("<script>") && !html.contains("<img src=x"),
         "markup from the LLM reached the page"
     );
     assert!(
-        html.contains("&lt;script&gt;alert("),
-        "the name is shown as text"
-    );
-    assert!(html.contains("&lt;img src=x onerror=alert()&gt;"));
-    // Segment files get safe names.
-    let mut files: Vec<String> = std::fs::read_dir(out.join("segments"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    files.sort();
-    assert!(
-        files.contains(&"scriptalertcham-script.csv".to_string()),
-        "{files:?}"
+        html.contains("&lt;img src=x onerror=alert()&gt;"),
+        "the reason quotes the channel as text"
     );
 }
