@@ -840,3 +840,146 @@ async fn llm_markup_is_refused_and_quoted_only_as_text() {
         "the reason quotes the channel as text"
     );
 }
+
+/// The campaign [`good_answer`] writes, changed by a function: one kind of junk.
+struct Tampered(fn(&mut Value));
+
+impl Respond for Tampered {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let (brief, _) = brief(req);
+        let mut answer: Value = serde_json::from_str(&good_answer(&brief, None)).unwrap();
+        (self.0)(&mut answer);
+        Api::OpenAi.ok(&answer.to_string())
+    }
+}
+
+/// Each kind of junk a model writes is refused with its named violation, twice, and the
+/// rules write the campaign; the run succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn adversarial_answers_are_refused_by_name_and_the_rules_step_in() {
+    const GERMAN: &str = "Hallo {{first_name}},\n\nvielen Dank, dass Sie in diesem Jahr so oft \
+        bei uns eingekauft haben. Wir haben einige neue Artikel für Sie ausgewählt und freuen \
+        uns sehr auf Ihren nächsten Besuch in unserem Geschäft.";
+    let cases: [(&str, fn(&mut Value), &str); 12] = [
+        (
+            "emoji-only fields",
+            |a| {
+                a["name"] = json!("👍👍👍👍👍");
+                a["email"]["subject"] = json!("👍👍👍👍👍👍");
+            },
+            "name_not_words",
+        ),
+        (
+            "a segment name as the channel",
+            |a| a["channels"] = json!(["Need Attention"]),
+            "unknown_channel",
+        ),
+        (
+            "a German body",
+            |a| a["email"]["body"] = json!(GERMAN),
+            "wrong_language",
+        ),
+        (
+            "a 10,000-character body",
+            |a| {
+                let b = format!(
+                    "Hi {{{{first_name}}}},\n{}",
+                    "We have something new for you. ".repeat(330)
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "body_too_long",
+        ),
+        (
+            "one line repeated",
+            |a| {
+                let b = format!(
+                    "Hi {{{{first_name}}}},\n{}",
+                    "Come back and see our new range today.\n".repeat(5)
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "repeated_line",
+        ),
+        (
+            "HTML in the body",
+            |a| {
+                let b = a["email"]["body"]
+                    .as_str()
+                    .unwrap()
+                    .replace("new arrivals", "<b>new arrivals</b>");
+                a["email"]["body"] = json!(b);
+            },
+            "markup",
+        ),
+        (
+            "a URL not in the settings",
+            |a| {
+                let b = format!(
+                    "{} https://win.example.net/prize",
+                    a["email"]["body"].as_str().unwrap()
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "unlisted_url",
+        ),
+        (
+            "As an AI language model",
+            |a| {
+                let b = format!(
+                    "{} As an AI language model, I hope this helps.",
+                    a["email"]["body"].as_str().unwrap()
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "prompt_echo",
+        ),
+        (
+            "invented figures",
+            |a| {
+                let b = format!(
+                    "{} 87 % of you came back last month.",
+                    a["email"]["body"].as_str().unwrap()
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "the number 87 is not in the cluster",
+        ),
+        (
+            "an invented discount",
+            |a| {
+                let b = format!(
+                    "{} Use code SAVE now for a discount.",
+                    a["email"]["body"].as_str().unwrap()
+                );
+                a["email"]["body"] = json!(b);
+            },
+            "not in the approved offers",
+        ),
+        (
+            "an empty strategy",
+            |a| a["strategy"] = json!(""),
+            "empty_field: strategy is empty",
+        ),
+        (
+            "a name that is a sentence",
+            |a| a["name"] = json!("These are our very best customers."),
+            "name_is_sentence",
+        ),
+    ];
+    for (what, tamper, named) in cases {
+        let server = MockServer::start().await;
+        mount(&server, Api::OpenAi, Tampered(tamper)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let run = agent(&server, Api::OpenAi, dir.path(), &[], &[]).await;
+        // One regeneration each, then the rules: 8 requests, 4 fall-backs.
+        assert_eq!(summary(&run, "requests"), 8, "{what}");
+        for r in reasons(&run) {
+            assert!(
+                r.starts_with("still invalid after one regeneration") && r.contains(named),
+                "{what}: {r}"
+            );
+        }
+        assert_eq!(sources(&run), vec!["fallback"; 4], "{what}");
+    }
+}
