@@ -841,6 +841,16 @@ async fn llm_markup_is_refused_and_quoted_only_as_text() {
     );
 }
 
+/// What an adversarial case is: what it is, how it changes a good answer, the violation
+/// that must be named.
+type Case = (&'static str, fn(&mut Value), &'static str);
+
+/// Adds `text` to the answer's email body.
+fn append_to_body(a: &mut Value, text: &str) {
+    let b = format!("{} {text}", a["email"]["body"].as_str().unwrap());
+    a["email"]["body"] = json!(b);
+}
+
 /// The campaign [`good_answer`] writes, changed by a function: one kind of junk.
 struct Tampered(fn(&mut Value));
 
@@ -860,7 +870,7 @@ async fn adversarial_answers_are_refused_by_name_and_the_rules_step_in() {
     const GERMAN: &str = "Hallo {{first_name}},\n\nvielen Dank, dass Sie in diesem Jahr so oft \
         bei uns eingekauft haben. Wir haben einige neue Artikel für Sie ausgewählt und freuen \
         uns sehr auf Ihren nächsten Besuch in unserem Geschäft.";
-    let cases: [(&str, fn(&mut Value), &str); 12] = [
+    let cases: [Case; 12] = [
         (
             "emoji-only fields",
             |a| {
@@ -914,46 +924,22 @@ async fn adversarial_answers_are_refused_by_name_and_the_rules_step_in() {
         ),
         (
             "a URL not in the settings",
-            |a| {
-                let b = format!(
-                    "{} https://win.example.net/prize",
-                    a["email"]["body"].as_str().unwrap()
-                );
-                a["email"]["body"] = json!(b);
-            },
+            |a| append_to_body(a, "https://win.example.net/prize"),
             "unlisted_url",
         ),
         (
             "As an AI language model",
-            |a| {
-                let b = format!(
-                    "{} As an AI language model, I hope this helps.",
-                    a["email"]["body"].as_str().unwrap()
-                );
-                a["email"]["body"] = json!(b);
-            },
+            |a| append_to_body(a, "As an AI language model, I hope this helps."),
             "prompt_echo",
         ),
         (
             "invented figures",
-            |a| {
-                let b = format!(
-                    "{} 87 % of you came back last month.",
-                    a["email"]["body"].as_str().unwrap()
-                );
-                a["email"]["body"] = json!(b);
-            },
+            |a| append_to_body(a, "87 % of you came back last month."),
             "the number 87 is not in the cluster",
         ),
         (
             "an invented discount",
-            |a| {
-                let b = format!(
-                    "{} Use code SAVE now for a discount.",
-                    a["email"]["body"].as_str().unwrap()
-                );
-                a["email"]["body"] = json!(b);
-            },
+            |a| append_to_body(a, "Use code SAVE now for a discount."),
             "not in the approved offers",
         ),
         (
