@@ -213,11 +213,12 @@ impl Histories {
         let end = self
             .period
             .of(self.settings.calibration_end.unwrap_or(snapshot));
-        let mut recent: FxHashMap<u32, f64> = FxHashMap::default();
+        // One slot per customer seen, indexed by id.
+        let mut recent = vec![0.0; self.customers.len()];
         let from = end - self.horizon_periods();
         for (&(id, p), &v) in &self.seen {
             if p > from && p <= end {
-                *recent.entry(id).or_default() += v;
+                recent[id as usize] += v;
             }
         }
         let customers = order
@@ -227,7 +228,7 @@ impl Histories {
                     .map(|(summary, holdout)| CustomerHistory {
                         summary,
                         holdout,
-                        recent: recent.get(&(c as u32)).copied().unwrap_or(0.0),
+                        recent: recent.get(c).copied().unwrap_or(0.0),
                     })
             })
             .collect();
