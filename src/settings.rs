@@ -248,8 +248,11 @@ pub struct LlmSettings {
     pub gemini_api_key: ApiKey,
     pub openai_api_key: ApiKey,
     pub temperature: f32,
-    /// Output-token limit per request.
+    /// Output-token limit per request: at most this, and no more than the answer's schema
+    /// needs at its longest.
     pub max_tokens: u32,
+    /// Which schema keywords the server is sent (auto, full, openai, gemini).
+    pub schema: crate::llm::schema::Dialect,
     /// Seconds before a request is abandoned (and retried).
     pub timeout_secs: f64,
     /// Attempts per request, the first included.
@@ -280,6 +283,7 @@ impl Default for LlmSettings {
             openai_api_key: ApiKey::default(),
             temperature: 0.4,
             max_tokens: 1024,
+            schema: Default::default(),
             timeout_secs: 60.0,
             max_attempts: 4,
             backoff_base_ms: 500,

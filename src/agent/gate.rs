@@ -6,6 +6,10 @@ use std::fmt;
 
 use whatlang::{Detector, Lang};
 
+use crate::batch::channels::{PUSH_BODY_MAX, PUSH_TITLE_MAX, SMS_MAX, gsm7_len};
+use crate::llm::ask::Problem;
+use crate::llm::schema::{object, text};
+
 /// Longest segment name, in characters, and most words in it.
 pub const MAX_NAME: usize = 40;
 const MAX_NAME_WORDS: usize = 5;
@@ -14,6 +18,11 @@ pub const MIN_STRATEGY_WORDS: usize = 4;
 pub const MIN_BODY_WORDS: usize = 20;
 /// Longest email body accepted, in characters.
 pub const MAX_BODY: usize = 3000;
+/// Longest email body the answer schema asks for, in characters: a real email, well
+/// inside [`MAX_BODY`], and fewer tokens to wait for.
+const SCHEMA_BODY: usize = 1200;
+/// Longest preheader the answer schema asks for.
+const MAX_PREHEADER: usize = 120;
 /// A text shorter than this many words is not judged for its language.
 const LANGUAGE_MIN_WORDS: usize = 12;
 /// The same character this many times in a row is a run.
@@ -54,6 +63,10 @@ pub enum Violation {
     SubjectTooLong(usize),
     BodyTooShort(usize),
     BodyTooLong(usize),
+    SmsTooLong(usize),
+    NotGsm7(char),
+    NoOptOut,
+    PushTooLong(&'static str, usize, usize),
     NoGreeting,
     RepeatedLine(String),
     CharacterRun(&'static str),
@@ -87,6 +100,10 @@ impl Violation {
             SubjectTooLong(_) => "subject_too_long",
             BodyTooShort(_) => "body_too_short",
             BodyTooLong(_) => "body_too_long",
+            SmsTooLong(_) => "sms_too_long",
+            NotGsm7(_) => "not_gsm7",
+            NoOptOut => "no_opt_out",
+            PushTooLong(..) => "push_too_long",
             NoGreeting => "no_greeting",
             RepeatedLine(_) => "repeated_line",
             CharacterRun(_) => "character_run",
@@ -104,6 +121,8 @@ impl fmt::Display for Violation {
         use Violation::*;
         let code = self.code();
         match self {
+            SubjectTooLong(_) | BodyTooShort(_) | BodyTooLong(_) | SmsTooLong(_) | NotGsm7(_)
+            | NoOptOut | PushTooLong(..) | NoGreeting | RepeatedLine(_) => self.fmt_copy(f),
             Empty(field) => write!(f, "{code}: {field} is empty"),
             NameLength(n) => write!(f, "{code}: name has {n} characters; use 2 to {MAX_NAME}"),
             NameNotWords => write!(f, "{code}: name must be mostly letters"),
@@ -124,28 +143,6 @@ impl fmt::Display for Violation {
             ),
             UnknownChannel(c) => write!(f, "{code}: `{c}` is not one of the channels listed"),
             NoWords(field) => write!(f, "{code}: {field} has no words, only symbols"),
-            SubjectTooLong(n) => write!(
-                f,
-                "{code}: email.subject has {n} characters, more than {}",
-                super::grounding::MAX_SUBJECT
-            ),
-            BodyTooShort(n) => write!(
-                f,
-                "{code}: email.body has {n} words; write at least {MIN_BODY_WORDS}"
-            ),
-            BodyTooLong(n) => write!(
-                f,
-                "{code}: email.body has {n} characters, more than {MAX_BODY}"
-            ),
-            NoGreeting => write!(
-                f,
-                "{code}: email.body must open with a greeting to {{{{first_name}}}}"
-            ),
-            RepeatedLine(l) => write!(
-                f,
-                "{code}: email.body repeats the line `{}` three times or more",
-                clip(l)
-            ),
             CharacterRun(field) => write!(
                 f,
                 "{code}: {field} repeats one character or emoji {RUN} times or more in a row"
@@ -176,6 +173,54 @@ impl fmt::Display for Violation {
     }
 }
 
+impl Violation {
+    /// The message of a violation of an email's, SMS's or push's own rules.
+    fn fmt_copy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Violation::*;
+        let code = self.code();
+        match self {
+            SubjectTooLong(n) => write!(
+                f,
+                "{code}: email.subject has {n} characters, more than {}",
+                super::grounding::MAX_SUBJECT
+            ),
+            BodyTooShort(n) => write!(
+                f,
+                "{code}: email.body has {n} words; write at least {MIN_BODY_WORDS}"
+            ),
+            BodyTooLong(n) => write!(
+                f,
+                "{code}: email.body has {n} characters, more than {MAX_BODY}"
+            ),
+            SmsTooLong(n) => write!(
+                f,
+                "{code}: the SMS is {n} GSM-7 characters, more than {SMS_MAX}"
+            ),
+            NotGsm7(c) => write!(
+                f,
+                "{code}: the SMS has `{c}`, which GSM-7 cannot send; use plain characters"
+            ),
+            NoOptOut => write!(
+                f,
+                "{code}: the SMS needs an opt-out (\"Reply STOP to opt out\")"
+            ),
+            PushTooLong(field, n, max) => {
+                write!(f, "{code}: {field} has {n} characters, more than {max}")
+            }
+            NoGreeting => write!(
+                f,
+                "{code}: email.body must open with a greeting to {{{{first_name}}}}"
+            ),
+            RepeatedLine(l) => write!(
+                f,
+                "{code}: email.body repeats the line `{}` three times or more",
+                clip(l)
+            ),
+            _ => f.write_str(code),
+        }
+    }
+}
+
 /// At most 60 characters of `s`, for messages.
 fn clip(s: &str) -> String {
     match s.char_indices().nth(60) {
@@ -184,15 +229,63 @@ fn clip(s: &str) -> String {
     }
 }
 
-/// One answer's texts.
+/// One answer's texts: the campaign's plan (the agent's; batch copy has none) and the
+/// message for its channel.
 pub struct Draft<'a> {
+    pub plan: Option<Plan<'a>>,
+    pub message: Message<'a>,
+}
+
+/// A segment's name, why, what to do and where.
+pub struct Plan<'a> {
     pub name: &'a str,
     pub rationale: &'a str,
     pub strategy: &'a str,
     pub channels: &'a [String],
-    pub subject: &'a str,
-    pub preheader: &'a str,
-    pub body: &'a str,
+}
+
+/// The copy itself, by channel.
+pub enum Message<'a> {
+    Email {
+        subject: &'a str,
+        preheader: &'a str,
+        body: &'a str,
+    },
+    Sms {
+        text: &'a str,
+    },
+    Push {
+        title: &'a str,
+        body: &'a str,
+    },
+}
+
+impl<'a> Message<'a> {
+    /// Every text with its field name.
+    fn fields(&self) -> Vec<(&'static str, &'a str)> {
+        match *self {
+            Message::Email {
+                subject,
+                preheader,
+                body,
+            } => vec![
+                ("email.subject", subject),
+                ("email.preheader", preheader),
+                ("email.body", body),
+            ],
+            Message::Sms { text } => vec![("sms.text", text)],
+            Message::Push { title, body } => vec![("push.title", title), ("push.body", body)],
+        }
+    }
+
+    /// The text long enough to judge its language by.
+    fn main_text(&self) -> (&'static str, &'a str) {
+        match *self {
+            Message::Email { body, .. } => ("email.body", body),
+            Message::Sms { text } => ("sms.text", text),
+            Message::Push { body, .. } => ("push.body", body),
+        }
+    }
 }
 
 /// What an answer is checked against.
@@ -203,49 +296,55 @@ pub struct Rules<'a> {
     pub taken: &'a [String],
     /// The segment's figures (grounding's allowed numbers).
     pub figures: &'a [f64],
-    /// The language asked for.
-    pub language: Lang,
+    /// The language asked for; `None` for a locale we ship no detector for.
+    pub language: Option<Lang>,
     /// Links copy may carry (`[agent] urls`).
     pub urls: &'a [String],
     /// The instructions' own lines, which an answer must not echo.
     pub instructions: &'a str,
 }
 
-/// Every violation of `d` against `r`, in field order.
+/// Every violation of `d` against `r`.
 pub fn check(d: &Draft, r: &Rules) -> Vec<Violation> {
     let mut found = Vec::new();
+    let mut texts = Vec::new();
+    if let Some(p) = &d.plan {
+        plan(p, r, &mut found);
+        texts.extend([
+            ("name", p.name),
+            ("rationale", p.rationale),
+            ("strategy", p.strategy),
+        ]);
+    }
+    message(&d.message, r, &mut found);
+    texts.extend(d.message.fields());
+    for (field, text) in texts {
+        text_checks(field, text, r, &mut found);
+    }
+    found
+}
+
+/// The plan: every field written, a real name, a figure in the rationale, known channels.
+fn plan(p: &Plan, r: &Rules, found: &mut Vec<Violation>) {
     for (field, text) in [
-        ("name", d.name),
-        ("rationale", d.rationale),
-        ("strategy", d.strategy),
-        ("email.subject", d.subject),
-        ("email.body", d.body),
+        ("name", p.name),
+        ("rationale", p.rationale),
+        ("strategy", p.strategy),
     ] {
         if text.trim().is_empty() {
             found.push(Violation::Empty(field));
         }
     }
-    name(d.name, r, &mut found);
-    if !d.rationale.trim().is_empty() && !cites_figure(d.rationale, r.figures) {
+    name(p.name, r, found);
+    if !p.rationale.trim().is_empty() && !cites_figure(p.rationale, r.figures) {
         found.push(Violation::RationaleWithoutFigure);
     }
-    let strategy_words = words(d.strategy);
-    if !d.strategy.trim().is_empty() && strategy_words < MIN_STRATEGY_WORDS {
+    let strategy_words = words(p.strategy);
+    if !p.strategy.trim().is_empty() && strategy_words < MIN_STRATEGY_WORDS {
         found.push(Violation::StrategyTooShort(strategy_words));
     }
-    channels(d.channels, r.channels, &mut found);
-    email(d, r, &mut found);
-    for (field, text) in [
-        ("name", d.name),
-        ("rationale", d.rationale),
-        ("strategy", d.strategy),
-        ("email.subject", d.subject),
-        ("email.preheader", d.preheader),
-        ("email.body", d.body),
-    ] {
-        text_checks(field, text, r, &mut found);
-    }
-    found
+    channels(p.channels, r.channels, found);
+    judge_language("rationale", p.rationale, r.language, found);
 }
 
 /// The name: a short label in letters, not a channel, not another segment's.
@@ -293,43 +392,131 @@ fn channels(given: &[String], allowed: &[String], found: &mut Vec<Violation>) {
     }
 }
 
-/// Subject, preheader and body: words, lengths, a greeting, no repeated lines.
-fn email(d: &Draft, r: &Rules, found: &mut Vec<Violation>) {
-    for (field, text) in [
-        ("email.subject", d.subject),
-        ("email.preheader", d.preheader),
-    ] {
-        if !text.trim().is_empty() && words(text) == 0 {
+/// The message: its texts written and made of words, in the language asked for, and the
+/// channel's own rules.
+fn message(m: &Message, r: &Rules, found: &mut Vec<Violation>) {
+    for (field, text) in m.fields() {
+        if text.trim().is_empty() {
+            if field != "email.preheader" {
+                found.push(Violation::Empty(field));
+            }
+        } else if words(text) == 0 {
             found.push(Violation::NoWords(field));
         }
     }
-    let subject = d.subject.chars().count();
-    if subject > super::grounding::MAX_SUBJECT {
-        found.push(Violation::SubjectTooLong(subject));
-    }
-    let body = d.body.chars().count();
-    if body > MAX_BODY {
-        found.push(Violation::BodyTooLong(body));
-    }
-    let body_words = words(d.body);
-    if !d.body.trim().is_empty() && body_words < MIN_BODY_WORDS {
-        found.push(Violation::BodyTooShort(body_words));
-    }
-    if !d.body.trim().is_empty() && !greets(d.body) {
-        found.push(Violation::NoGreeting);
-    }
-    if let Some(line) = repeated_line(d.body) {
-        found.push(Violation::RepeatedLine(line));
-    }
-    for (field, text) in [("rationale", d.rationale), ("email.body", d.body)] {
-        if let Some(found_lang) = wrong_language(text, r.language) {
-            found.push(Violation::WrongLanguage {
-                field,
-                found: found_lang.eng_name(),
-                wanted: r.language.eng_name(),
-            });
+    match *m {
+        Message::Email { subject, body, .. } => email(subject, body, found),
+        Message::Sms { text } => sms(text, found),
+        Message::Push { title, body } => {
+            for (field, text, max) in [
+                ("push.title", title, PUSH_TITLE_MAX),
+                ("push.body", body, PUSH_BODY_MAX),
+            ] {
+                let n = text.chars().count();
+                if n > max {
+                    found.push(Violation::PushTooLong(field, n, max));
+                }
+            }
         }
     }
+    let (field, text) = m.main_text();
+    judge_language(field, text, r.language, found);
+}
+
+/// Subject and body: lengths, a greeting, no repeated lines.
+fn email(subject: &str, body: &str, found: &mut Vec<Violation>) {
+    let n = subject.chars().count();
+    if n > super::grounding::MAX_SUBJECT {
+        found.push(Violation::SubjectTooLong(n));
+    }
+    let n = body.chars().count();
+    if n > MAX_BODY {
+        found.push(Violation::BodyTooLong(n));
+    }
+    if body.trim().is_empty() {
+        return;
+    }
+    let body_words = words(body);
+    if body_words < MIN_BODY_WORDS {
+        found.push(Violation::BodyTooShort(body_words));
+    }
+    if !greets(body) {
+        found.push(Violation::NoGreeting);
+    }
+    if let Some(line) = repeated_line(body) {
+        found.push(Violation::RepeatedLine(line));
+    }
+}
+
+/// An SMS: GSM-7 only, within one message, with an opt-out.
+fn sms(text: &str, found: &mut Vec<Violation>) {
+    match gsm7_len(text) {
+        Ok(n) if n > SMS_MAX => found.push(Violation::SmsTooLong(n)),
+        Ok(_) => {}
+        Err(c) => found.push(Violation::NotGsm7(c)),
+    }
+    if !text.contains("STOP") {
+        found.push(Violation::NoOptOut);
+    }
+}
+
+/// A text long enough to judge that is reliably in another language than `want`.
+fn judge_language(field: &'static str, text: &str, want: Option<Lang>, found: &mut Vec<Violation>) {
+    let Some(want) = want else { return };
+    if let Some(lang) = wrong_language(text, want) {
+        found.push(Violation::WrongLanguage {
+            field,
+            found: lang.eng_name(),
+            wanted: want.eng_name(),
+        });
+    }
+}
+
+/// Every problem of an answer's draft for the model to fix: the gate's violations, then
+/// grounding's (figures from `allowed`, offers from `offers`).
+pub fn problems(d: &Draft, r: &Rules, allowed: &[f64], offers: &[String]) -> Vec<Problem> {
+    let mut all: Vec<Problem> = check(d, r)
+        .iter()
+        .map(|v| Problem {
+            code: v.code(),
+            text: v.to_string(),
+        })
+        .collect();
+    let (subject, preheader, body, fields) = match d.message {
+        Message::Email {
+            subject,
+            preheader,
+            body,
+        } => (
+            subject,
+            preheader,
+            body,
+            ["email.subject", "email.preheader", "email.body"],
+        ),
+        Message::Sms { text } => ("", "", text, ["", "", "sms.text"]),
+        Message::Push { title, body } => (title, "", body, ["push.title", "", "push.body"]),
+    };
+    for v in super::grounding::check(subject, preheader, body, allowed, offers) {
+        let field = match v.field {
+            "subject" => fields[0],
+            "preheader" => fields[1],
+            _ => fields[2],
+        };
+        all.push(Problem::new(
+            "ungrounded",
+            format!("{field}: {}", v.problem),
+        ));
+    }
+    all
+}
+
+/// The schema of an email, within the gate's lengths.
+pub fn email_schema() -> serde_json::Value {
+    object(&[
+        ("subject", text(5, super::grounding::MAX_SUBJECT)),
+        ("preheader", text(0, MAX_PREHEADER)),
+        ("body", text(MIN_BODY_WORDS * 5, SCHEMA_BODY)),
+    ])
 }
 
 /// What every text is checked for: runs, markup, links, keys and echoes.
@@ -504,27 +691,43 @@ mod tests {
 
     fn draft<'a>(name: &'a str, body: &'a str, ch: &'a [String]) -> Draft<'a> {
         Draft {
-            name,
-            rationale: "120 customers who buy often.",
-            strategy: "Thank them and show new arrivals.",
+            plan: Some(Plan {
+                name,
+                rationale: "120 customers who buy often.",
+                strategy: "Thank them and show new arrivals.",
+                channels: ch,
+            }),
+            message: Message::Email {
+                subject: "New arrivals for you",
+                preheader: "Picked for our regulars",
+                body,
+            },
+        }
+    }
+
+    fn rules<'a>(ch: &'a [String], taken: &'a [String], urls: &'a [String]) -> Rules<'a> {
+        Rules {
             channels: ch,
-            subject: "New arrivals for you",
-            preheader: "Picked for our regulars",
-            body,
+            taken,
+            figures: &[120.0],
+            language: Some(Lang::Eng),
+            urls,
+            instructions: "You are a senior CRM marketer at an online shop. For one customer segment you name it",
         }
     }
 
     fn codes(d: &Draft) -> Vec<&'static str> {
         let ch = channels();
-        let rules = Rules {
-            channels: &ch,
-            taken: &["Champions".to_string()],
-            figures: &[120.0],
-            language: Lang::Eng,
-            urls: &["https://shop.example.com".to_string()],
-            instructions: "You are a senior CRM marketer at an online shop. For one customer segment you name it",
-        };
-        check(d, &rules).iter().map(Violation::code).collect()
+        let taken = ["Champions".to_string()];
+        let urls = ["https://shop.example.com".to_string()];
+        check(d, &rules(&ch, &taken, &urls))
+            .iter()
+            .map(Violation::code)
+            .collect()
+    }
+
+    fn plan<'a, 'b>(d: &'b mut Draft<'a>) -> &'b mut Plan<'a> {
+        d.plan.as_mut().unwrap()
     }
 
     #[test]
@@ -573,14 +776,84 @@ mod tests {
         let bad_channel = vec!["Need Attention".to_string()];
         assert!(codes(&draft("Loyal Regulars", BODY, &bad_channel)).contains(&"unknown_channel"));
         let mut d = draft("Loyal Regulars", BODY, &ch);
-        d.strategy = "";
+        plan(&mut d).strategy = "";
         assert!(codes(&d).contains(&"empty_field"));
-        d.strategy = "Email.";
+        plan(&mut d).strategy = "Email.";
         assert!(codes(&d).contains(&"strategy_too_short"));
-        d.rationale = "They buy often.";
+        plan(&mut d).rationale = "They buy often.";
         assert!(codes(&d).contains(&"rationale_without_figure"));
-        d.subject = "🎉🎉";
+        d.message = Message::Email {
+            subject: "🎉🎉",
+            preheader: "",
+            body: BODY,
+        };
         assert!(codes(&d).contains(&"no_words"));
+    }
+
+    fn copy(message: Message) -> Vec<&'static str> {
+        codes(&Draft {
+            plan: None,
+            message,
+        })
+    }
+
+    #[test]
+    fn sms_rules() {
+        // Braces are in GSM-7's extension table: they count twice.
+        assert_eq!(gsm7_len("{{first_name}}"), Ok(18));
+        let sms = |text| copy(Message::Sms { text });
+        assert!(sms("Hi {{first_name}}: new in. Reply STOP to opt out").is_empty());
+        assert_eq!(gsm7_len("€5"), Ok(3));
+        let long = format!("{} Reply STOP", "a ".repeat(75));
+        assert!(sms(&long).contains(&"sms_too_long"));
+        assert!(sms("Sale 🎉 Reply STOP").contains(&"not_gsm7"));
+        assert!(sms("New in this week").contains(&"no_opt_out"));
+        assert!(sms("").contains(&"empty_field"));
+    }
+
+    #[test]
+    fn push_rules() {
+        let push = |title, body| copy(Message::Push { title, body });
+        assert!(push("New arrivals", "Picked for you").is_empty());
+        let title = "to ".repeat(18);
+        assert_eq!(push(&title, ""), ["empty_field", "push_too_long"]);
+        assert!(push("🎉🎉🎉", "Picked for you").contains(&"no_words"));
+    }
+
+    /// The language is judged on texts long enough to tell, against the locale asked for.
+    #[test]
+    fn german_is_refused_for_english_and_accepted_for_german() {
+        let german = "Hallo {{first_name}},\n\nvielen Dank, dass Sie in diesem Jahr so oft bei uns \
+            eingekauft haben. Wir haben einige neue Artikel ausgewählt, die Ihnen gefallen werden, \
+            und freuen uns auf Ihren nächsten Besuch in unserem Geschäft.";
+        let message = || Message::Email {
+            subject: "Neu für Sie",
+            preheader: "",
+            body: german,
+        };
+        let with = |lang| {
+            let d = Draft {
+                plan: None,
+                message: message(),
+            };
+            let r = Rules {
+                language: lang,
+                ..rules(&[], &[], &[])
+            };
+            check(&d, &r)
+                .iter()
+                .map(Violation::code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with(Some(Lang::Eng)), ["wrong_language"]);
+        assert!(with(Some(Lang::Deu)).is_empty());
+        assert!(with(None).is_empty());
+        // Too short to tell: not judged.
+        let short = copy(Message::Push {
+            title: "Neu für Sie",
+            body: "Wir haben etwas Neues für Sie.",
+        });
+        assert!(short.is_empty(), "{short:?}");
     }
 
     #[test]

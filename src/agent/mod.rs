@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use prompts::{Prompts, PromptsError};
 pub use segments::{CATALOGUE, Outlook, Scores, Segment, name_clusters};
 
+use crate::llm::ask::{Fallback, Problem};
 use crate::pipeline::SegmentRun;
 
 /// A draft email. The sender and the unsubscribe footer come from the settings, added by
@@ -65,8 +66,9 @@ pub struct Campaign {
     pub channels: Vec<String>,
     pub email: Email,
     pub source: CopySource,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback_reason: Option<String>,
+    /// Why the rules wrote it, when the LLM was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
 }
 
 /// What a run of the agent did and cost.
@@ -125,7 +127,7 @@ pub fn rule_campaigns(
                 channels: rendered.channels,
                 email: rendered.email,
                 source: CopySource::Rules,
-                fallback_reason: None,
+                fallback: None,
             })
         })
         .collect()
@@ -188,10 +190,14 @@ pub async fn llm_campaigns(
             .iter()
             .find(|d: &&Campaign| d.name.eq_ignore_ascii_case(&c.name))
         {
-            let reason = format!(
-                "the name `{}` is already used by cluster {}",
-                c.name, first.cluster
+            let taken = Problem::new(
+                "name_taken",
+                format!(
+                    "the name `{}` is already used by cluster {}",
+                    c.name, first.cluster
+                ),
             );
+            let reason = Fallback::invalid("two segments got one name", &[taken]);
             let rule = rules
                 .iter()
                 .find(|r| r.cluster == c.cluster)
@@ -214,7 +220,7 @@ pub fn markdown(campaigns: &[Campaign]) -> String {
             c.rationale,
             c.strategy,
             c.channels.join(", "),
-            match &c.fallback_reason {
+            match &c.fallback {
                 Some(r) => format!("rules (fall-back: {r})"),
                 None => c.source.to_string(),
             },

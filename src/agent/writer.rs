@@ -1,40 +1,39 @@
-//! The LLM agent: asks the configured backend for each cluster's name, strategy and email,
-//! checks the answer against the schema and the grounding rules, asks once more naming what
-//! was wrong, and otherwise falls back to the rule agent's campaign for that cluster.
+//! The LLM agent: asks the configured backend for each cluster's name, strategy and email
+//! through the validated ask ([`crate::llm::ask`]), and falls back to the rule agent's
+//! campaign for that cluster when no answer passes.
 
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::gate;
+use super::gate::{self, Message, Plan};
 use super::grounding::{self, MAX_SUBJECT};
 use super::prompts::{allowed_numbers, figures, figures_context};
 use super::segments::Segment;
 use super::{Campaign, Email, Prompts};
 use crate::cluster::ClusterSummary;
-use crate::llm::{ChatRequest, Client, LlmError, Message, Role};
+use crate::llm::ask::{self, Fallback, Problem};
+use crate::llm::schema::{object, text, token_limit};
+use crate::llm::{ChatRequest, Client, LlmError, Message as ChatMessage, Role};
 use crate::settings::AgentSettings;
 
-/// The JSON schema every answer must follow (strict: all fields required, no others).
-pub fn schema() -> serde_json::Value {
-    let text = json!({"type": "string"});
-    json!({
-        "type": "object",
-        "properties": {
-            "name": text,
-            "rationale": text,
-            "strategy": text,
-            "channels": {"type": "array", "items": text},
-            "email": {
-                "type": "object",
-                "properties": {"subject": text, "preheader": text, "body": text},
-                "required": ["subject", "preheader", "body"],
-                "additionalProperties": false
-            }
-        },
-        "required": ["name", "rationale", "strategy", "channels", "email"],
-        "additionalProperties": false
-    })
+/// Most channels an answer may name.
+const MAX_CHANNELS: usize = 3;
+
+/// The JSON schema every answer must follow: all fields required, no others, each text
+/// within the lengths the gate accepts, channels from `channels`.
+pub fn schema(channels: &[String]) -> serde_json::Value {
+    let channel = json!({"type": "string", "enum": channels});
+    object(&[
+        ("name", text(2, gate::MAX_NAME)),
+        ("rationale", text(20, 300)),
+        ("strategy", text(20, 400)),
+        (
+            "channels",
+            json!({"type": "array", "items": channel, "minItems": 1, "maxItems": MAX_CHANNELS}),
+        ),
+        ("email", gate::email_schema()),
+    ])
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,17 +65,40 @@ pub struct Brief<'a> {
     pub taken: Vec<String>,
 }
 
-/// Parses and checks an answer: the content gate, then grounding. The problems are written
-/// for the model to fix, each led by its violation's name.
+/// How the agent judges an answer: the content gate, then grounding.
+struct Judge<'a> {
+    brief: &'a Brief<'a>,
+    agent: &'a AgentSettings,
+    prompts: &'a Prompts,
+}
+
+impl ask::Check for Judge<'_> {
+    type Answer = Answer;
+
+    fn check(&self, text: &str, req: &ChatRequest) -> Result<Answer, Vec<Problem>> {
+        check(text, self.brief, self.agent, &req.system)
+    }
+
+    fn regenerate(&self, problems: &[Problem]) -> Result<String, String> {
+        let lines: Vec<String> = problems.iter().map(|p| p.text.clone()).collect();
+        self.prompts
+            .render_llm("regenerate", context! { problems => lines })
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Parses and checks an answer. The problems are written for the model to fix, each led
+/// by its violation's name.
 fn check(
     text: &str,
     brief: &Brief,
     agent: &AgentSettings,
     instructions: &str,
-) -> Result<Answer, Vec<String>> {
+) -> Result<Answer, Vec<Problem>> {
     let answer: Answer = serde_json::from_str(text.trim()).map_err(|e| {
-        vec![format!(
-            "not_json: the answer is not JSON that follows the schema: {e}"
+        vec![Problem::new(
+            "not_json",
+            format!("the answer is not JSON that follows the schema: {e}"),
         )]
     })?;
     // The brief's figures, and the percentiles the rule agent's rationale quotes.
@@ -84,29 +106,27 @@ fn check(
     allowed.extend(grounding::numbers(&brief.rule.rationale));
     let e = &answer.email;
     let draft = gate::Draft {
-        name: answer.name.trim(),
-        rationale: &answer.rationale,
-        strategy: &answer.strategy,
-        channels: &answer.channels,
-        subject: &e.subject,
-        preheader: &e.preheader,
-        body: &e.body,
+        plan: Some(Plan {
+            name: answer.name.trim(),
+            rationale: &answer.rationale,
+            strategy: &answer.strategy,
+            channels: &answer.channels,
+        }),
+        message: Message::Email {
+            subject: &e.subject,
+            preheader: &e.preheader,
+            body: &e.body,
+        },
     };
     let rules = gate::Rules {
         channels: &agent.channels,
         taken: &brief.taken,
         figures: &allowed,
-        language: gate::language(&agent.locale).unwrap_or(whatlang::Lang::Eng),
+        language: gate::language(&agent.locale),
         urls: &agent.urls,
         instructions,
     };
-    let mut problems: Vec<String> = gate::check(&draft, &rules)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    for v in grounding::check(&e.subject, &e.preheader, &e.body, &allowed, &agent.offers) {
-        problems.push(format!("ungrounded: email.{}: {}", v.field, v.problem));
-    }
+    let problems = gate::problems(&draft, &rules, &allowed, &agent.offers);
     if problems.is_empty() {
         Ok(answer)
     } else {
@@ -128,6 +148,8 @@ fn request(
     prompts: &Prompts,
     agent: &AgentSettings,
     brief: &Brief<'_>,
+    temperature: f32,
+    max_tokens: u32,
 ) -> Result<ChatRequest, String> {
     let figures = brief_figures(brief);
     let ctx = context! {
@@ -147,16 +169,17 @@ fn request(
             .render_llm(field, ctx.clone())
             .map_err(|e| e.to_string())
     };
+    let schema = schema(&agent.channels);
     Ok(ChatRequest {
         system: render("system")?,
-        messages: vec![Message {
+        messages: vec![ChatMessage {
             role: Role::User,
             content: render("user")?,
         }],
         schema_name: "campaign".into(),
-        schema: schema(),
-        temperature: 0.0,
-        max_tokens: 0,
+        max_tokens: token_limit(&schema, max_tokens),
+        schema,
+        temperature,
     })
 }
 
@@ -175,7 +198,7 @@ fn campaign(brief: &Brief<'_>, a: Answer) -> Campaign {
             ..Email::default()
         },
         source: super::CopySource::Llm,
-        fallback_reason: None,
+        fallback: None,
     }
 }
 
@@ -188,60 +211,27 @@ pub async fn write(
     max_tokens: u32,
     brief: &Brief<'_>,
 ) -> Result<Campaign, LlmError> {
-    let mut req = match request(prompts, agent, brief) {
-        Ok(req) => ChatRequest {
-            temperature,
-            max_tokens,
-            ..req
-        },
-        Err(e) => return Ok(fallback(brief.rule, e)),
+    let req = request(prompts, agent, brief, temperature, max_tokens);
+    let judge = Judge {
+        brief,
+        agent,
+        prompts,
     };
-    for attempt in 0..2 {
-        let resp = match client.complete(&req).await {
-            Ok(r) => r,
-            Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => return Ok(fallback(brief.rule, e.to_string())),
-        };
-        match check(&resp.text, brief, agent, &req.system) {
-            Ok(a) => return Ok(campaign(brief, a)),
-            Err(problems) if attempt == 0 => {
-                tracing::info!(
-                    "cluster {}: asking again: {}",
-                    brief.cluster.id,
-                    problems.join("; ")
-                );
-                let again = prompts
-                    .render_llm("regenerate", context! { problems => &problems })
-                    .map_err(|e| LlmError::Malformed(e.to_string()));
-                let again = match again {
-                    Ok(a) => a,
-                    Err(e) => return Ok(fallback(brief.rule, e.to_string())),
-                };
-                req.ask_again(resp.text, again);
-            }
-            Err(problems) => {
-                return Ok(fallback(
-                    brief.rule,
-                    format!(
-                        "still invalid after one regeneration: {}",
-                        problems.join("; ")
-                    ),
-                ));
-            }
-        }
-    }
-    unreachable!("the loop returns on its second pass")
+    Ok(match ask::ask(client, req, &judge).await?.answer {
+        Ok(a) => campaign(brief, a),
+        Err(why) => fallback(brief.rule, why),
+    })
 }
 
 /// The rule agent's campaign, marked as a fall-back with its reason.
-pub fn fallback(rule: &Campaign, reason: String) -> Campaign {
+pub fn fallback(rule: &Campaign, why: Fallback) -> Campaign {
     tracing::warn!(
-        "cluster {}: using the rule-based campaign: {reason}",
+        "cluster {}: using the rule-based campaign: {why}",
         rule.cluster
     );
     Campaign {
         source: super::CopySource::Fallback,
-        fallback_reason: Some(reason),
+        fallback: Some(why),
         ..rule.clone()
     }
 }
@@ -280,7 +270,7 @@ mod tests {
             channels: vec![],
             email: Email::default(),
             source: CopySource::Rules,
-            fallback_reason: None,
+            fallback: None,
         };
         let outlook = Outlook {
             p_alive: 0.62,
@@ -302,6 +292,11 @@ mod tests {
         let agent = AgentSettings::default();
         assert_eq!(check(answer, &brief(Some(outlook)), &agent, "").err(), None);
         let problems = check(answer, &brief(None), &agent, "").unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("62")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.code == "ungrounded" && p.text.contains("62")),
+            "{problems:?}"
+        );
     }
 }

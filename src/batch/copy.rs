@@ -1,6 +1,6 @@
 //! Copy for one batch item: offline from the templates in `prompts/batch.toml`, or from the
-//! LLM with the agent's grounding checks plus the channel's rules, one regeneration naming
-//! the problems, then the offline copy as the fall-back.
+//! LLM through the validated ask ([`crate::llm::ask`]), judged by the content gate for the
+//! item's channel and locale and by grounding, with the offline copy as the fall-back.
 
 use crate::agent::CopySource;
 use anyhow::Context as _;
@@ -9,14 +9,16 @@ use std::path::Path;
 
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::Item;
-use super::channels::{Channel, check_push, check_sms};
-use crate::agent::grounding;
+use super::channels::{Channel, PUSH_BODY_MAX, PUSH_TITLE_MAX, SMS_MAX};
+use crate::agent::gate::{self, Message};
 use crate::agent::prompts::{allowed_numbers, figures, figures_context};
 use crate::cluster::ClusterSummary;
-use crate::llm::{ChatRequest, Client, LlmError, Message, Role};
+use crate::llm::ask::{self, Fallback, Problem};
+use crate::llm::schema::{object, text, token_limit};
+use crate::llm::{ChatRequest, Client, LlmError, Message as ChatMessage, Role};
+use crate::settings::AgentSettings;
 
 const BUILT_IN: &str = include_str!("../../prompts/batch.toml");
 
@@ -163,34 +165,24 @@ impl Templates {
     }
 }
 
-/// The answer schema for a channel.
+/// The answer schema for a channel, within the content gate's lengths.
 pub fn schema(channel: Channel) -> serde_json::Value {
-    let text = json!({"type": "string"});
-    let (props, required) = match channel {
-        Channel::Email => (
-            json!({"subject": text, "preheader": text, "body": text}),
-            json!(["subject", "preheader", "body"]),
-        ),
-        Channel::Sms => (json!({"text": text}), json!(["text"])),
-        Channel::Push => (
-            json!({"title": text, "body": text}),
-            json!(["title", "body"]),
-        ),
-    };
-    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+    match channel {
+        Channel::Email => gate::email_schema(),
+        Channel::Sms => object(&[("text", text(20, SMS_MAX))]),
+        Channel::Push => object(&[
+            ("title", text(5, PUSH_TITLE_MAX)),
+            ("body", text(10, PUSH_BODY_MAX)),
+        ]),
+    }
 }
 
-/// Parses an answer for `channel` and lists every rule it breaks.
-pub fn check(
-    channel: Channel,
-    text: &str,
-    c: &ClusterSummary,
-    offers: &[String],
-) -> Result<Copy, Vec<String>> {
+/// Parses an answer for `channel`.
+fn parse(channel: Channel, text: &str) -> Result<Copy, Problem> {
     let v: serde_json::Value = serde_json::from_str(text.trim())
-        .map_err(|e| vec![format!("the answer is not JSON: {e}")])?;
+        .map_err(|e| Problem::new("not_json", format!("the answer is not JSON: {e}")))?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let copy = match channel {
+    match channel {
         Channel::Email => field("subject")
             .zip(field("body"))
             .map(|(subject, body)| Copy::Email {
@@ -203,47 +195,68 @@ pub fn check(
             .zip(field("body"))
             .map(|(title, body)| Copy::Push { title, body }),
     }
-    .ok_or_else(|| vec![format!("the answer does not follow the {channel} schema")])?;
-    let allowed = allowed_numbers(&figures(c));
-    let mut problems: Vec<String> = match &copy {
-        Copy::Email {
-            subject,
-            preheader,
-            body,
-        } => {
-            let mut p: Vec<String> = grounding::check(subject, preheader, body, &allowed, offers)
-                .into_iter()
-                .map(|v| format!("{}: {}", v.field, v.problem))
-                .collect();
-            if body.trim().is_empty() {
-                p.push("the email body is empty".into());
-            }
-            p
+    .ok_or_else(|| {
+        Problem::new(
+            "not_json",
+            format!("the answer does not follow the {channel} schema"),
+        )
+    })
+}
+
+/// How batch judges an item's answer: the content gate for its channel and locale, then
+/// grounding.
+pub struct Judge<'a> {
+    pub channel: Channel,
+    pub locale: &'a str,
+    pub cluster: &'a ClusterSummary,
+    pub agent: &'a AgentSettings,
+    pub templates: &'a Templates,
+}
+
+impl ask::Check for Judge<'_> {
+    type Answer = Copy;
+
+    fn check(&self, text: &str, req: &ChatRequest) -> Result<Copy, Vec<Problem>> {
+        let copy = parse(self.channel, text).map_err(|p| vec![p])?;
+        let message = match &copy {
+            Copy::Email {
+                subject,
+                preheader,
+                body,
+            } => Message::Email {
+                subject,
+                preheader,
+                body,
+            },
+            Copy::Sms { text } => Message::Sms { text },
+            Copy::Push { title, body } => Message::Push { title, body },
+        };
+        let allowed = allowed_numbers(&figures(self.cluster));
+        let rules = gate::Rules {
+            channels: &[],
+            taken: &[],
+            figures: &allowed,
+            language: gate::language(self.locale),
+            urls: &self.agent.urls,
+            instructions: &req.system,
+        };
+        let draft = gate::Draft {
+            plan: None,
+            message,
+        };
+        let problems = gate::problems(&draft, &rules, &allowed, &self.agent.offers);
+        if problems.is_empty() {
+            Ok(copy)
+        } else {
+            Err(problems)
         }
-        Copy::Sms { text } => {
-            let mut p = check_sms(text);
-            p.extend(
-                grounding::check("", "", text, &allowed, offers)
-                    .into_iter()
-                    .map(|v| v.problem),
-            );
-            p
-        }
-        Copy::Push { title, body } => {
-            let mut p = check_push(title, body);
-            p.extend(
-                grounding::check(title, "", body, &allowed, offers)
-                    .into_iter()
-                    .map(|v| v.problem),
-            );
-            p
-        }
-    };
-    problems.dedup();
-    if problems.is_empty() {
-        Ok(copy)
-    } else {
-        Err(problems)
+    }
+
+    fn regenerate(&self, problems: &[Problem]) -> Result<String, String> {
+        let lines: Vec<String> = problems.iter().map(|p| p.text.clone()).collect();
+        let t = self.templates;
+        t.render(&t.t.regenerate, &context! { problems => lines })
+            .map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -251,112 +264,64 @@ pub fn check(
 pub struct Written {
     pub copy: Copy,
     pub source: CopySource,
-    pub fallback_reason: Option<String>,
+    pub fallback: Option<Fallback>,
+    /// The names of the problems of every refused answer.
     pub violations: Vec<String>,
     pub tokens: u64,
 }
 
-/// The item's request from the templates (temperature and token limit left at zero).
+/// The item's request from the templates.
 fn request(
     templates: &Templates,
     item: &Item,
     variants: u32,
     c: &ClusterSummary,
     offers: &[String],
+    (temperature, max_tokens): (f32, u32),
 ) -> Result<ChatRequest, String> {
     let ctx = (templates.context(item, variants, c, offers)).map_err(|e| e.to_string())?;
     let system = (templates.render(&templates.t.system, &ctx)).map_err(|e| e.to_string())?;
     let user = (templates.render(&templates.t.user, &ctx)).map_err(|e| e.to_string())?;
+    let schema = schema(item.channel);
     Ok(ChatRequest {
         system,
-        messages: vec![Message {
+        messages: vec![ChatMessage {
             role: Role::User,
             content: user,
         }],
         schema_name: format!("{}_copy", item.channel),
-        schema: schema(item.channel),
-        temperature: 0.0,
-        max_tokens: 0,
+        max_tokens: token_limit(&schema, max_tokens),
+        schema,
+        temperature,
     })
 }
 
 /// Writes one item with the LLM; `Err` only for errors that stop the run.
-#[allow(clippy::too_many_arguments)]
 pub async fn write(
     client: &Client,
-    templates: &Templates,
+    judge: &Judge<'_>,
     item: &Item,
     variants: u32,
-    c: &ClusterSummary,
-    offers: &[String],
-    temperature: f32,
-    max_tokens: u32,
+    llm: (f32, u32),
 ) -> Result<Written, LlmError> {
-    let fallback =
-        |reason: String, violations: Vec<String>, tokens: u64| -> Result<Written, LlmError> {
+    let (templates, offers) = (judge.templates, &judge.agent.offers);
+    let req = request(templates, item, variants, judge.cluster, offers, llm);
+    let asked = ask::ask(client, req, judge).await?;
+    let violations = asked.refused.iter().map(|c| c.to_string()).collect();
+    let (copy, source, fallback) = match asked.answer {
+        Ok(copy) => (copy, CopySource::Llm, None),
+        Err(why) => {
             let copy = templates
-                .rules_copy(item, c, offers)
+                .rules_copy(item, judge.cluster, offers)
                 .map_err(|e| LlmError::Malformed(e.to_string()))?;
-            Ok(Written {
-                copy,
-                source: CopySource::Fallback,
-                fallback_reason: Some(reason),
-                violations,
-                tokens,
-            })
-        };
-    let mut req = match request(templates, item, variants, c, offers) {
-        Ok(req) => ChatRequest {
-            temperature,
-            max_tokens,
-            ..req
-        },
-        Err(e) => return fallback(e, vec![], 0),
-    };
-    let mut tokens = 0;
-    let mut violations = Vec::new();
-    for attempt in 0..2 {
-        let resp = match client.complete(&req).await {
-            Ok(r) => r,
-            Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => {
-                return fallback(
-                    e.to_string(),
-                    violations,
-                    tokens + e.usage().input_tokens + e.usage().output_tokens,
-                );
-            }
-        };
-        tokens += resp.usage.input_tokens + resp.usage.output_tokens;
-        match check(item.channel, &resp.text, c, offers) {
-            Ok(copy) => {
-                return Ok(Written {
-                    copy,
-                    source: CopySource::Llm,
-                    fallback_reason: None,
-                    violations,
-                    tokens,
-                });
-            }
-            Err(problems) if attempt == 0 => {
-                violations.extend(problems.iter().cloned());
-                let again = templates
-                    .render(&templates.t.regenerate, &context! { problems => &problems })
-                    .unwrap_or_else(|_| problems.join("; "));
-                req.ask_again(resp.text, again);
-            }
-            Err(problems) => {
-                violations.extend(problems.iter().cloned());
-                return fallback(
-                    format!(
-                        "still invalid after one regeneration: {}",
-                        problems.join("; ")
-                    ),
-                    violations,
-                    tokens,
-                );
-            }
+            (copy, CopySource::Fallback, Some(why))
         }
-    }
-    unreachable!("the loop returns on its second pass")
+    };
+    Ok(Written {
+        copy,
+        source,
+        fallback,
+        violations,
+        tokens: asked.tokens,
+    })
 }

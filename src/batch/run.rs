@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::copy::{Copy, Templates, write};
+use super::copy::{Copy, Judge, Templates, write};
 use super::jsonl::{Writer, resume};
 use super::{Channel, Item, items};
 use crate::cluster::ClusterSummary;
 use crate::llm::Client;
+use crate::llm::ask::Fallback;
 use crate::run_folder::RunFolder;
 use crate::settings::Settings;
 
@@ -48,8 +49,10 @@ pub struct Record {
     pub variant: u32,
     pub copy: Copy,
     pub source: CopySource,
+    /// Why the offline copy was used, when the LLM was asked.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fallback_reason: Option<String>,
+    pub fallback: Option<Fallback>,
+    /// The names of the problems of every answer refused for this item.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub violations: Vec<String>,
     pub tokens: u64,
@@ -63,6 +66,10 @@ pub struct Summary {
     pub written: usize,
     pub remaining: usize,
     pub by_source: BTreeMap<String, usize>,
+    /// Fall-backs by reason (`invalid`, `token_limit`, …).
+    pub fallback_reasons: BTreeMap<String, usize>,
+    /// Refused answers' problems by name, regenerated ones included.
+    pub violations: BTreeMap<String, usize>,
     pub fallbacks: Vec<(String, String)>,
     pub backend: String,
     pub requests: u64,
@@ -169,7 +176,7 @@ pub async fn run(
         ..Default::default()
     };
     if opts.dry_run {
-        return Ok(estimate(summary, todo.len(), client.is_some(), settings));
+        return Ok(estimate(summary, &todo, client.is_some(), settings));
     }
     let job = Job {
         settings,
@@ -221,11 +228,18 @@ fn select_segments(names: Names, opts: &BatchOptions) -> Result<Names> {
 }
 
 /// `--dry-run`: the item count and, with an LLM, the estimated tokens and cost.
-fn estimate(mut summary: Summary, todo: usize, llm: bool, settings: &Settings) -> Summary {
-    // Prompt size from the rendered instructions; output at most the token limit.
-    let per_item = 600 + settings.llm.max_tokens as u64;
-    let tokens = if llm { per_item * todo as u64 } else { 0 };
-    summary.remaining = todo;
+fn estimate(mut summary: Summary, todo: &[Item], llm: bool, settings: &Settings) -> Summary {
+    // Prompt size from the rendered instructions; output at most the channel's token limit.
+    let per_item = |item: &Item| {
+        let schema = super::copy::schema(item.channel);
+        600 + crate::llm::schema::token_limit(&schema, settings.llm.max_tokens) as u64
+    };
+    let tokens = if llm {
+        todo.iter().map(per_item).sum()
+    } else {
+        0
+    };
+    summary.remaining = todo.len();
     summary.tokens = tokens;
     summary.estimated_cost = tokens as f64
         * (settings.llm.input_cost_per_mtok + settings.llm.output_cost_per_mtok)
@@ -306,9 +320,15 @@ impl Job<'_> {
             Err(e) => return Some(Err(crate::llm::LlmError::Malformed(e.to_string()))),
         };
         let llm = &self.settings.llm;
-        let offers = &self.settings.agent.offers;
-        let (variants, t, max) = (self.opts.variants, llm.temperature, llm.max_tokens);
-        Some(write(client, self.templates, item, variants, c, offers, t, max).await)
+        let judge = Judge {
+            channel: item.channel,
+            locale: &item.locale,
+            cluster: c,
+            agent: &self.settings.agent,
+            templates: self.templates,
+        };
+        let limits = (llm.temperature, llm.max_tokens);
+        Some(write(client, &judge, item, self.opts.variants, limits).await)
     }
 
     /// The items through the LLM, `concurrency` at a time, each written as it ends.
@@ -330,11 +350,20 @@ impl Job<'_> {
             let Some(w) = result.transpose()? else {
                 continue;
             };
-            if let Some(r) = &w.fallback_reason {
-                summary.fallbacks.push((item.key.clone(), r.clone()));
+            if let Some(f) = &w.fallback {
+                summary
+                    .fallbacks
+                    .push((item.key.clone(), f.message.clone()));
+                *summary
+                    .fallback_reasons
+                    .entry(f.reason.to_string())
+                    .or_default() += 1;
+            }
+            for v in &w.violations {
+                *summary.violations.entry(v.clone()).or_default() += 1;
             }
             *summary.by_source.entry(w.source.to_string()).or_default() += 1;
-            let (reason, violations) = (w.fallback_reason, w.violations);
+            let (reason, violations) = (w.fallback, w.violations);
             writer.write(&record(
                 item, w.copy, w.source, reason, violations, w.tokens,
             ))?;
@@ -360,7 +389,7 @@ fn record(
     item: &Item,
     copy: Copy,
     source: CopySource,
-    reason: Option<String>,
+    reason: Option<Fallback>,
     violations: Vec<String>,
     tokens: u64,
 ) -> Record {
@@ -374,7 +403,7 @@ fn record(
         variant: item.variant,
         copy,
         source,
-        fallback_reason: reason,
+        fallback: reason,
         violations,
         tokens,
     }
@@ -402,6 +431,12 @@ pub fn table(s: &Summary, opts: &BatchOptions) -> String {
             "{}: {} requests, {} retries, {} cache hits, {} tokens, estimated cost {:.4}\n",
             s.backend, s.requests, s.retries, s.cache_hits, s.tokens, s.estimated_cost
         ));
+    }
+    if !s.fallback_reasons.is_empty() {
+        let by: Vec<String> = (s.fallback_reasons.iter())
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        t.push_str(&format!("fall-backs by reason: {}\n", by.join(", ")));
     }
     for (key, reason) in s.fallbacks.iter().take(10) {
         t.push_str(&format!("  fall-back {key}: {reason}\n"));

@@ -367,13 +367,16 @@ fn gemini_provider(s: &LlmSettings, key: Option<String>) -> Result<Box<dyn Provi
         var: "GEMINI_API_KEY",
         setting: "gemini_api_key",
     })?;
-    Ok(Box::new(gemini::Gemini::new(
-        http(s)?,
-        &or(&s.base_url, gemini::DEFAULT_BASE_URL),
-        &or(&s.model, gemini::DEFAULT_MODEL),
-        &key,
-        timeout_of(s),
-    )))
+    Ok(Box::new(
+        gemini::Gemini::new(
+            http(s)?,
+            &or(&s.base_url, gemini::DEFAULT_BASE_URL),
+            &or(&s.model, gemini::DEFAULT_MODEL),
+            &key,
+            timeout_of(s),
+        )
+        .with_dialect(s.schema),
+    ))
 }
 
 fn openai_provider(s: &LlmSettings, key: Option<String>) -> Result<Box<dyn Provider>, SetupError> {
@@ -389,11 +392,14 @@ fn openai_provider(s: &LlmSettings, key: Option<String>) -> Result<Box<dyn Provi
             });
         }
     };
-    Ok(Box::new(openai::OpenAi::new(
-        http(s)?,
-        &or(&s.base_url, openai::DEFAULT_BASE_URL),
-        &or(&s.model, openai::DEFAULT_MODEL),
-        &key,
-        timeout_of(s),
-    )))
+    Ok(Box::new(
+        openai::OpenAi::new(
+            http(s)?,
+            &or(&s.base_url, openai::DEFAULT_BASE_URL),
+            &or(&s.model, openai::DEFAULT_MODEL),
+            &key,
+            timeout_of(s),
+        )
+        .with_dialect(s.schema),
+    ))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::schema::Dialect;
 use super::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, Provider, Role, Usage, excerpt,
     parse_retry_after, retry_after_header, transport_error,
@@ -21,6 +22,7 @@ pub struct Gemini {
     model: String,
     key: String,
     timeout: Duration,
+    dialect: Dialect,
 }
 
 impl Gemini {
@@ -37,11 +39,20 @@ impl Gemini {
             model: model.to_string(),
             key: key.to_string(),
             timeout,
+            dialect: Dialect::Gemini,
         }
     }
 
+    /// The schema keywords sent (`llm.schema`; Gemini's own subset unless told otherwise).
+    pub fn with_dialect(mut self, dialect: Dialect) -> Gemini {
+        if dialect != Dialect::Auto {
+            self.dialect = dialect;
+        }
+        self
+    }
+
     /// The request body.
-    pub fn body(req: &ChatRequest) -> serde_json::Value {
+    pub fn body(&self, req: &ChatRequest) -> serde_json::Value {
         let contents: Vec<_> = req
             .messages
             .iter()
@@ -58,7 +69,7 @@ impl Gemini {
             "contents": contents,
             "generationConfig": {
                 "responseMimeType": "application/json",
-                "responseJsonSchema": req.schema,
+                "responseJsonSchema": self.dialect.fit(&req.schema),
                 "temperature": req.temperature,
                 "maxOutputTokens": req.max_tokens,
             }
@@ -74,7 +85,7 @@ impl Gemini {
             .http
             .post(&url)
             .header("x-goog-api-key", &self.key)
-            .json(&Self::body(req))
+            .json(&self.body(req))
             .send()
             .await
             .map_err(|e| transport_error(&e, self.timeout))?;

@@ -2,10 +2,12 @@
 //! format lives in its own file ([`gemini`], [`openai`]); [`replay`] serves recorded answers;
 //! [`client`] adds retries, the on-disk cache, recording and the run's accounting.
 
+pub mod ask;
 pub mod client;
 pub mod gemini;
 pub mod openai;
 pub mod replay;
+pub mod schema;
 pub mod store;
 
 use std::future::Future;

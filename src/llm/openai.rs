@@ -16,6 +16,7 @@ use async_openai::types::chat::{
 };
 use serde::Deserialize;
 
+use super::schema::Dialect;
 use super::{
     BoxFuture, ChatRequest, ChatResponse, LlmError, Provider, Role, Usage, excerpt,
     retry_after_header, transport_error,
@@ -29,6 +30,7 @@ pub struct OpenAi {
     config: OpenAIConfig,
     model: String,
     timeout: Duration,
+    dialect: Dialect,
 }
 
 impl OpenAi {
@@ -46,7 +48,21 @@ impl OpenAi {
                 .with_api_key(key),
             model: model.to_string(),
             timeout,
+            dialect: if base_url.contains("api.openai.com") {
+                Dialect::Openai
+            } else {
+                Dialect::Full
+            },
         }
+    }
+
+    /// The schema keywords sent (`llm.schema`): by default OpenAI's strict subset for the
+    /// public API and the whole schema for other servers, which turn it into a grammar.
+    pub fn with_dialect(mut self, dialect: Dialect) -> OpenAi {
+        if dialect != Dialect::Auto {
+            self.dialect = dialect;
+        }
+        self
     }
 
     /// The request in async-openai's types.
@@ -70,7 +86,7 @@ impl OpenAi {
                 json_schema: ResponseFormatJsonSchema {
                     description: None,
                     name: req.schema_name.clone(),
-                    schema: req.schema.clone(),
+                    schema: self.dialect.fit(&req.schema),
                     strict: Some(true),
                 },
             }),

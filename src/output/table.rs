@@ -254,7 +254,7 @@ pub fn campaigns(run: &SegmentRun, doc: &CampaignsFile) -> Result<String> {
     let mut t = super::render(run, OutputFormat::Table)?;
     t.push_str("\nSegments\n");
     for c in &doc.campaigns {
-        let writer = match &c.fallback_reason {
+        let writer = match &c.fallback {
             Some(r) => format!("rules (fall-back: {r})"),
             None => c.source.to_string(),
         };

@@ -165,15 +165,11 @@ impl Respond for Copywriter {
         } else if self.faults && n % 9 == 5 && turns == 2 {
             chat("{\"text\": ")
         } else {
-            let copy = match schema.as_str() {
-                "sms_copy" => {
-                    json!({"text": "{{first_name}}, new picks for you. Reply STOP to opt out"})
-                }
-                "push_copy" => json!({"title": "New picks for you", "body": "See what's new."}),
-                _ => {
-                    json!({"subject": "{{first_name}}, picked for you", "preheader": "New in", "body": "Hi {{first_name}}, new arrivals."})
-                }
-            };
+            let german = body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("in German");
+            let copy = copy_for(&schema, german);
             chat(&copy.to_string())
         };
         // Latency: 0 to 45 ms.
@@ -181,6 +177,33 @@ impl Respond for Copywriter {
         let status = if self.faults && n % 10 == 3 { 429 } else { 200 };
         self.arrivals.lock().unwrap().push((Instant::now(), status));
         reply
+    }
+}
+
+const EMAIL_EN: &str = "Hi {{first_name}},\n\nWe picked a few new arrivals for you this week, from warm \
+    knitwear to bright kitchen pieces, and we think you will like them. Have a look when you \
+    have a minute.\n\nSee you soon";
+const EMAIL_DE: &str = "Hallo {{first_name}},\n\nwir haben diese Woche einige neue Artikel für Sie \
+    ausgewählt, von warmer Strickware bis zu bunten Küchenhelfern, und wir glauben, dass sie \
+    Ihnen gefallen. Schauen Sie vorbei, wenn Sie eine Minute haben.\n\nBis bald";
+
+/// Copy that passes the content gate, for a channel's schema, in English or German.
+fn copy_for(schema: &str, german: bool) -> Value {
+    match (schema, german) {
+        ("sms_copy", false) => {
+            json!({"text": "{{first_name}}, new picks for you. Reply STOP to opt out"})
+        }
+        ("sms_copy", true) => {
+            json!({"text": "{{first_name}}, neue Ideen für Sie. Antwort STOP zum Abmelden"})
+        }
+        ("push_copy", false) => json!({"title": "New picks for you", "body": "See what's new."}),
+        ("push_copy", true) => json!({"title": "Neu für Sie", "body": "Sehen Sie, was neu ist."}),
+        (_, false) => {
+            json!({"subject": "{{first_name}}, picked for you", "preheader": "New in", "body": EMAIL_EN})
+        }
+        (_, true) => {
+            json!({"subject": "{{first_name}}, für Sie ausgewählt", "preheader": "Neu", "body": EMAIL_DE})
+        }
     }
 }
 
@@ -260,7 +283,7 @@ async fn faults_end_as_copy_or_named_fall_backs_and_counts_match_the_file() {
     for r in &records {
         channel_rules_hold(r);
         if r["source"] == "fallback" {
-            assert!(!r["fallback_reason"].as_str().unwrap().is_empty());
+            assert!(!r["fallback"]["message"].as_str().unwrap().is_empty());
         }
     }
     assert!(summary["retries"].as_u64().unwrap() >= 4, "{summary}");
@@ -472,7 +495,6 @@ fn a_small_batch_against_the_real_llama_cpp_server() {
         ])
         .arg(&url)
         .env("RFM_AGENT__LLM__CACHE_DIR", dir.path().join("cache"))
-        .env("RFM_AGENT__LLM__MAX_TOKENS", "64")
         .env("RFM_AGENT__LLM__TIMEOUT_SECS", "300")
         .output()
         .unwrap();
@@ -483,11 +505,74 @@ fn a_small_batch_against_the_real_llama_cpp_server() {
         channel_rules_hold(r);
         assert!(
             r["source"] == "llm"
-                || !r["fallback_reason"]
+                || !r["fallback"]["message"]
                     .as_str()
                     .unwrap()
                     .contains("cannot reach"),
             "{r}"
         );
     }
+}
+
+/// The language check in batch: a German email is refused for `en`, by name, twice, and the
+/// English offline copy is used; the same answer is accepted for `de`. Short texts (push)
+/// are not judged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_german_answer_is_refused_for_english_and_accepted_for_german() {
+    struct German;
+    impl Respond for German {
+        fn respond(&self, req: &Request) -> ResponseTemplate {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let schema = body["response_format"]["json_schema"]["name"]
+                .as_str()
+                .unwrap();
+            chat(&copy_for(schema, true).to_string())
+        }
+    }
+    let server = MockServer::start().await;
+    mount(&server, German).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy.jsonl");
+    let args = [
+        "--channels",
+        "email,push",
+        "--locales",
+        "en,de",
+        "--segments",
+        "Champions",
+    ];
+    let (status, s, stderr) = output(llm_batch(&server, &out, dir.path(), &args)).await;
+    assert!(status.success(), "{stderr}");
+    let records = lines(&out);
+    assert_eq!(records.len(), 4, "{s}");
+    for r in &records {
+        let (channel, locale) = (
+            r["channel"].as_str().unwrap(),
+            r["locale"].as_str().unwrap(),
+        );
+        if (channel, locale) == ("email", "en") {
+            assert_eq!(r["source"], "fallback", "{r}");
+            assert_eq!(r["fallback"]["reason"], "invalid", "{r}");
+            assert_eq!(
+                r["fallback"]["violations"],
+                json!(["wrong_language"]),
+                "{r}"
+            );
+            assert!(
+                r["fallback"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("write it in English")
+            );
+            assert_eq!(r["violations"], json!(["wrong_language", "wrong_language"]));
+            assert!(
+                r["copy"]["body"].as_str().unwrap().starts_with("Hi "),
+                "{r}"
+            );
+        } else {
+            assert_eq!(r["source"], "llm", "{r}");
+        }
+    }
+    assert_eq!(s["fallback_reasons"], json!({"invalid": 1}), "{s}");
+    assert_eq!(s["violations"], json!({"wrong_language": 2}), "{s}");
 }

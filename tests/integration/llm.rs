@@ -222,7 +222,7 @@ fn sources(run: &Run) -> Vec<String> {
 fn reasons(run: &Run) -> Vec<String> {
     campaigns(run)
         .iter()
-        .map(|c| c["fallback_reason"].as_str().unwrap_or("").to_string())
+        .map(|c| c["fallback"]["message"].as_str().unwrap_or("").to_string())
         .collect()
 }
 
@@ -316,6 +316,10 @@ async fn openai_success_sends_a_strict_schema_and_only_aggregates() {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["response_format"]["type"], "json_schema");
         assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+        constrained(&body["response_format"]["json_schema"]["schema"], true);
+        // The token limit fits the schema's longest answer, under llm.max_tokens.
+        let limit = body["max_completion_tokens"].as_u64().unwrap();
+        assert!((500..1024).contains(&limit), "{limit}");
         assert_eq!(body["messages"][0]["role"], "system");
         // Privacy: no customer id appears anywhere in what was sent.
         let text = String::from_utf8_lossy(&r.body);
@@ -330,6 +334,36 @@ async fn openai_success_sends_a_strict_schema_and_only_aggregates() {
     let written: Value =
         serde_json::from_slice(&std::fs::read(out.join("campaigns.json")).unwrap()).unwrap();
     assert_eq!(written["campaigns"], run.doc["campaigns"]);
+    // OpenAI's strict subset on request: no string lengths, the rest kept.
+    let fresh = tempfile::tempdir().unwrap();
+    let strict = [("RFM_AGENT__LLM__SCHEMA", "openai")];
+    all_llm(&agent(&server, Api::OpenAi, fresh.path(), &[], &strict).await);
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 8);
+    for r in &reqs[4..] {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        constrained(&body["response_format"]["json_schema"]["schema"], false);
+    }
+}
+
+/// The answer schema as sent: channels from `[agent] channels`, at most 3; with
+/// `lengths`, the texts' lengths too (a grammar-building server), else none at all.
+fn constrained(schema: &Value, lengths: bool) {
+    let p = &schema["properties"];
+    let channels = &p["channels"];
+    assert_eq!(channels["maxItems"], 3, "{schema}");
+    assert_eq!(channels["minItems"], 1, "{schema}");
+    let allowed = channels["items"]["enum"].as_array().unwrap();
+    assert!(allowed.contains(&json!("email")) && allowed.contains(&json!("SMS")));
+    assert_eq!(schema["additionalProperties"], false);
+    if lengths {
+        assert_eq!(p["name"]["maxLength"], 40);
+        assert_eq!(p["email"]["properties"]["subject"]["maxLength"], 78);
+        assert_eq!(p["email"]["properties"]["body"]["maxLength"], 1200);
+        assert_eq!(p["email"]["properties"]["body"]["minLength"], 100);
+    } else {
+        assert!(!schema.to_string().contains("Length"), "{schema}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,6 +398,12 @@ async fn gemini_success_puts_the_key_in_a_header_and_asks_for_json() {
             body["generationConfig"]["responseJsonSchema"]["type"],
             "object"
         );
+        // Gemini's subset: enums and item counts, no string lengths.
+        constrained(&body["generationConfig"]["responseJsonSchema"], false);
+        let limit = body["generationConfig"]["maxOutputTokens"]
+            .as_u64()
+            .unwrap();
+        assert!((500..1024).contains(&limit), "{limit}");
     }
 }
 

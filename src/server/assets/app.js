@@ -364,7 +364,7 @@ function segmentCard(c, campaign, predicted, fitted) {
     kpis);
   if (!campaign) return card;
   if (campaign.source === "fallback") {
-    card.append(el("p", { class: "note" }, `Written by the rules: ${campaign.fallback_reason || "the LLM's answer was not usable"}`));
+    card.append(el("p", { class: "note" }, `Written by the rules: ${(campaign.fallback && campaign.fallback.message) || "the LLM's answer was not usable"}`));
   }
   const email = campaign.email;
   const emailText = `Subject: ${email.subject}\n\n${email.body}\n\n${email.footer}`;
