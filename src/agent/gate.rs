@@ -20,9 +20,9 @@ pub const MIN_BODY_WORDS: usize = 20;
 pub const MAX_BODY: usize = 3000;
 /// Longest email body the answer schema asks for, in characters: a real email, well
 /// inside [`MAX_BODY`], and fewer tokens to wait for.
-const SCHEMA_BODY: usize = 1200;
+const SCHEMA_BODY: usize = 1000;
 /// Longest preheader the answer schema asks for.
-const MAX_PREHEADER: usize = 120;
+const MAX_PREHEADER: usize = 100;
 /// A text shorter than this many words is not judged for its language.
 const LANGUAGE_MIN_WORDS: usize = 12;
 /// The same character this many times in a row is a run.

@@ -13,7 +13,7 @@ use super::segments::Segment;
 use super::{Campaign, Email, Prompts};
 use crate::cluster::ClusterSummary;
 use crate::llm::ask::{self, Fallback, Problem};
-use crate::llm::schema::{object, text, token_limit};
+use crate::llm::schema::{object, text};
 use crate::llm::{ChatRequest, Client, LlmError, Message as ChatMessage, Role};
 use crate::settings::AgentSettings;
 
@@ -26,8 +26,8 @@ pub fn schema(channels: &[String]) -> serde_json::Value {
     let channel = json!({"type": "string", "enum": channels});
     object(&[
         ("name", text(2, gate::MAX_NAME)),
-        ("rationale", text(20, 300)),
-        ("strategy", text(20, 400)),
+        ("rationale", text(20, 250)),
+        ("strategy", text(20, 300)),
         (
             "channels",
             json!({"type": "array", "items": channel, "minItems": 1, "maxItems": MAX_CHANNELS}),
@@ -162,6 +162,7 @@ fn request(
         channels => agent.channels.clone(),
         taken_names => brief.taken.clone(),
         max_subject => MAX_SUBJECT,
+        language => gate::language(&agent.locale).map_or("English", |l| l.eng_name()),
         ..figures_context(&figures)
     };
     let render = |field| {
@@ -177,7 +178,7 @@ fn request(
             content: render("user")?,
         }],
         schema_name: "campaign".into(),
-        max_tokens: token_limit(&schema, max_tokens),
+        max_tokens,
         schema,
         temperature,
     })

@@ -16,7 +16,7 @@ use crate::agent::gate::{self, Message};
 use crate::agent::prompts::{allowed_numbers, figures, figures_context};
 use crate::cluster::ClusterSummary;
 use crate::llm::ask::{self, Fallback, Problem};
-use crate::llm::schema::{object, text, token_limit};
+use crate::llm::schema::{object, text};
 use crate::llm::{ChatRequest, Client, LlmError, Message as ChatMessage, Role};
 use crate::settings::AgentSettings;
 
@@ -290,7 +290,7 @@ fn request(
             content: user,
         }],
         schema_name: format!("{}_copy", item.channel),
-        max_tokens: token_limit(&schema, max_tokens),
+        max_tokens,
         schema,
         temperature,
     })
@@ -307,7 +307,7 @@ pub async fn write(
     let (templates, offers) = (judge.templates, &judge.agent.offers);
     let req = request(templates, item, variants, judge.cluster, offers, llm);
     let asked = ask::ask(client, req, judge).await?;
-    let violations = asked.refused.iter().map(|c| c.to_string()).collect();
+    let violations = asked.refused;
     let (copy, source, fallback) = match asked.answer {
         Ok(copy) => (copy, CopySource::Llm, None),
         Err(why) => {

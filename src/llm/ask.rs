@@ -117,12 +117,7 @@ impl Fallback {
 
     /// The answer was refused: `problems` are what was wrong with it.
     pub fn invalid(lead: &str, problems: &[Problem]) -> Fallback {
-        let mut violations: Vec<String> = Vec::new();
-        for p in problems {
-            if !violations.iter().any(|v| v == p.code) {
-                violations.push(p.code.to_string());
-            }
-        }
+        let violations = codes(problems);
         let texts: Vec<&str> = problems.iter().map(|p| p.text.as_str()).collect();
         Fallback {
             reason: FallbackReason::Invalid,
@@ -136,6 +131,17 @@ impl Fallback {
     }
 }
 
+/// The names of `problems`, each once, in order.
+fn codes(problems: &[Problem]) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::new();
+    for p in problems {
+        if !codes.iter().any(|c| c == p.code) {
+            codes.push(p.code.to_string());
+        }
+    }
+    codes
+}
+
 impl fmt::Display for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -146,9 +152,9 @@ impl fmt::Display for Fallback {
 pub struct Asked<A> {
     /// The accepted answer, or why there is none.
     pub answer: Result<A, Fallback>,
-    /// The names of the problems of every refused answer, in order: an answer accepted on
-    /// regeneration leaves its first answer's here.
-    pub refused: Vec<&'static str>,
+    /// The names of the problems of every refused answer, each once per answer, in order:
+    /// an answer accepted on regeneration leaves its first answer's here.
+    pub refused: Vec<String>,
     /// Tokens spent, failed answers included.
     pub tokens: u64,
 }
@@ -195,7 +201,7 @@ pub async fn ask<C: Check>(
             }
             Err(p) => problems = p,
         }
-        asked.refused.extend(problems.iter().map(|p| p.code));
+        asked.refused.extend(codes(&problems));
         if attempt + 1 < ATTEMPTS {
             let texts: Vec<&str> = problems.iter().map(|p| p.text.as_str()).collect();
             tracing::info!("asking again: {}", texts.join("; "));

@@ -71,7 +71,7 @@ impl Gemini {
                 "responseMimeType": "application/json",
                 "responseJsonSchema": self.dialect.fit(&req.schema),
                 "temperature": req.temperature,
-                "maxOutputTokens": req.max_tokens,
+                "maxOutputTokens": self.dialect.token_limit(&req.schema, req.max_tokens),
             }
         })
     }

@@ -91,7 +91,7 @@ impl OpenAi {
                 },
             }),
             temperature: Some(req.temperature),
-            max_completion_tokens: Some(req.max_tokens),
+            max_completion_tokens: Some(self.dialect.token_limit(&req.schema, req.max_tokens)),
             ..Default::default()
         }
     }
