@@ -20,6 +20,9 @@ else
     bin="$CARGO_TARGET_DIR/debug/rfm-agent"
 fi
 work="$(mktemp -d)"
+# A copy: a build elsewhere in the same target folder must not swap the binary mid-run.
+cp "$bin" "$work/rfm-agent"
+bin="$work/rfm-agent"
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

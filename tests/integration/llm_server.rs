@@ -53,6 +53,8 @@ fn agent_against_a_real_llama_cpp_server() {
     let out = bin()
         .args(["agent", "--input"])
         .arg(sample_csv())
+        // Two segments: each answer is up to 1,000 tokens, at tens of tokens a second.
+        .args(["--k", "2"])
         .args(["--llm", "openai", "--model", "smollm2", "--base-url"])
         .arg(&url)
         .args(["--format", "json", "--out"])
@@ -68,7 +70,7 @@ fn agent_against_a_real_llama_cpp_server() {
     assert!(out.status.success(), "{stderr}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let campaigns = doc["campaigns"].as_array().unwrap();
-    assert_eq!(campaigns.len(), 4);
+    assert_eq!(campaigns.len(), 2);
     for c in campaigns {
         let email = &c["email"];
         for field in ["subject", "body", "from", "footer"] {
@@ -98,7 +100,7 @@ fn agent_against_a_real_llama_cpp_server() {
     }
     let summary = &doc["summary"];
     assert_eq!(summary["backend"], "openai");
-    assert!(summary["requests"].as_u64().unwrap() >= 4, "{summary}");
+    assert!(summary["requests"].as_u64().unwrap() >= 2, "{summary}");
     // The server's own usage figures arrive, answers complete or not.
     assert!(summary["output_tokens"].as_u64().unwrap() > 0, "{summary}");
     eprintln!("llama.cpp run: {summary}");
