@@ -76,6 +76,12 @@ def tally(kind, items):
     print("  last answer's violations: " + (", ".join(f"{v} {c}" for v, c in violations.most_common()) or "none"))
     if refused:
         print("  every refused answer's problems: " + ", ".join(f"{v} {c}" for v, c in refused.most_common()))
+    for item in items:
+        if item["source"] == "llm":  # accepted: shown for a person to judge
+            text = item.get("name") or ""
+            copy = item.get("email") or item.get("copy") or {}
+            text += " | " + " | ".join(str(v) for v in copy.values() if v)
+            print("  accepted: " + text.replace("\n", " ")[:300])
 campaigns = [c for p in sorted(glob.glob(f"{work}/agent*.json")) for c in json.load(open(p))["campaigns"]]
 tally("agent (campaigns)", campaigns)
 lines = [json.loads(l) for p in sorted(glob.glob(f"{work}/batch*.jsonl")) for l in open(p) if l.strip()]
