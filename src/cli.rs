@@ -51,6 +51,18 @@ pub enum Command {
     Batch(BatchArgs),
     /// HTTP service and browser dashboard: upload transactions, get segments and campaigns.
     Serve(ServeArgs),
+    /// Exit 0 when a running service answers /healthz (a container's HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The service's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3.0)]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Args)]

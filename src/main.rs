@@ -121,6 +121,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert(args) => convert_command(args, settings),
+        Command::Healthcheck(args) => {
+            let wait = std::time::Duration::try_from_secs_f64(args.timeout)
+                .map_err(|_| anyhow::anyhow!("--timeout {}: give seconds, e.g. 3", args.timeout))?;
+            rfm_agent::server::probe::healthcheck(&args.url, wait).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

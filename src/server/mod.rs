@@ -9,6 +9,7 @@ mod error;
 mod linger;
 mod listen;
 pub mod options;
+pub mod probe;
 mod runs;
 mod stall;
 pub mod store;

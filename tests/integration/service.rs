@@ -632,3 +632,40 @@ async fn read_load(
     }
     errors
 }
+
+/// `rfm-agent healthcheck`, the container's HEALTHCHECK: 0 while the service answers
+/// `/healthz`, 1 with the address and what to check once it is gone.
+#[test]
+fn healthcheck_says_whether_the_service_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(dir.path(), &[], &[]);
+    let check = |base: &str| {
+        crate::common::std_bin()
+            .args(["healthcheck", "--timeout", "5", "--url", base])
+            .output()
+            .unwrap()
+    };
+    let up = check(&svc.base);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(svc.terminate().success());
+    let down = check(&svc.base);
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.contains("/healthz") && err.contains("is the service running"),
+        "{err}"
+    );
+    // Anything but `ok` from a server is not healthy either.
+    let other = Service::start(dir.path(), &[], &[]);
+    let wrong = check(&format!("{}/v1", other.base));
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+}

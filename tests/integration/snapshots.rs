@@ -36,7 +36,16 @@ fn help_texts() {
     let _guard = filtered().bind_to_scope();
     insta::assert_snapshot!("help", stdout(&["--help"]));
     for command in [
-        "segment", "agent", "sample", "convert", "elbow", "clv", "compare", "batch", "serve",
+        "segment",
+        "agent",
+        "sample",
+        "convert",
+        "elbow",
+        "clv",
+        "compare",
+        "batch",
+        "serve",
+        "healthcheck",
     ] {
         insta::assert_snapshot!(format!("help_{command}"), stdout(&[command, "--help"]));
     }

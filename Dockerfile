@@ -1,0 +1,41 @@
+# The rfm-agent service in a container: a release build, then a small non-root runtime.
+#   docker build -t rfm-agent .
+#   docker run -d -p 8080:8080 -e RFM_AGENT_TOKEN=... -v rfm-agent-data:/data rfm-agent
+# See the README, "Run it in a container".
+
+ARG RUST_VERSION=1.89
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS build
+# protoc and its well-known types for the Spark Connect client's build script.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# Extra cargo flags, e.g. --offline with a vendored source tree in the context (CI does).
+ARG CARGO_FLAGS=""
+# The registry and the target folder are cache mounts: a rebuild compiles only what changed.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked $CARGO_FLAGS --bin rfm-agent \
+    && install -D -s target/release/rfm-agent /out/rfm-agent
+
+FROM debian:bookworm-slim
+# Root certificates for the LLM providers' HTTPS; nothing else is needed (glibc is in the base).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \
+    && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home rfm \
+    && install -d -o rfm -g rfm -m 0700 /data
+COPY --from=build /out/rfm-agent /usr/local/bin/rfm-agent
+USER rfm
+WORKDIR /data
+VOLUME /data
+EXPOSE 8080
+# Secrets come from the environment: RFM_AGENT_TOKEN (required: the service listens on all
+# interfaces), GEMINI_API_KEY or OPENAI_API_KEY, RFM_AGENT__LLM__* settings.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
+    CMD ["rfm-agent", "healthcheck"]
+# The binary is PID 1: it handles SIGTERM itself (runs in flight are marked, then it exits).
+ENTRYPOINT ["rfm-agent"]
+CMD ["serve", "--bind", "0.0.0.0:8080", "--data-dir", "/data"]
