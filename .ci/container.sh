@@ -2,15 +2,27 @@
 # Builds the container image from the top-level Dockerfile with no registry, and smoke-tests
 # it: health check, the built-in sample through the API with the token, report.html, 401
 # without the token, a run cut short by SIGTERM, which must stop the container within its
-# grace period. Called by .ci/run; any failing step fails CI. Times are printed per step.
+# grace period. Any failing step fails. Times are printed per step.
+#
+#   .ci/container.sh --prepare         only the base images (.ci/run starts this early)
+#   .ci/container.sh --binary PATH     the image around a release binary already built and
+#                                      tested (.ci/run: the one `cargo test --release` built)
+#   .ci/container.sh                   the image from source, as `docker build .` does
 #
 # Here no registry can be reached, so the two images the Dockerfile starts FROM are made
 # locally and cached under ~/.cache/rfm-agent-container (see ../shared/notes/containers.md):
 # debian:bookworm-slim from Debian's mirror with debootstrap, and a Rust builder from the
-# host's toolchain. Crates come from `cargo vendor` (HTTPS to crates.io fails inside a
-# container here); the Dockerfile itself is the one users build with `docker build .`.
+# host's toolchain. From source, crates come from `cargo vendor` (HTTPS to crates.io fails
+# inside a container here); the Dockerfile itself is the one users build with `docker build .`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=source binary=""
+case "${1:-}" in
+    --prepare) mode=prepare ;;
+    --binary) mode=prebuilt binary="$(realpath "${2:?--binary needs a path}")" ;;
+    "") ;;
+    *) echo "usage: .ci/container.sh [--prepare | --binary PATH]" >&2; exit 2 ;;
+esac
 cache="$HOME/.cache/rfm-agent-container"
 mkdir -p "$cache"
 SUDO=""
@@ -61,32 +73,49 @@ if ! podman image exists "$builder"; then
 fi
 step "builder image $builder"
 
-# The build context: the committed tree plus the vendored crates (kept between runs, redone
-# when Cargo.lock changes) and a cargo config that points at them.
+[ "$mode" = prepare ] && exit 0
+
+# The build context: the committed tree, files with the current time (tar -m), not the
+# commit's: the target folder is cached between builds, and a source file older than the
+# last build would not be recompiled.
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"; podman rm -f rfm-smoke >/dev/null 2>&1 || true; podman volume rm -f rfm-smoke-data >/dev/null 2>&1 || true' EXIT
-git archive HEAD | tar -x -C "$ctx"
-lock="$(sha256sum Cargo.lock | cut -c1-16)"
-if [ ! -f "$cache/vendor-$lock/.done" ]; then
-    rm -rf "$cache"/vendor-*
-    cargo vendor --quiet --locked --versioned-dirs "$cache/vendor-$lock" > "$cache/vendor-$lock.toml"
-    touch "$cache/vendor-$lock/.done"
+git archive HEAD | tar -x -m -C "$ctx"
+if [ "$mode" = prebuilt ]; then
+    # The binary the tests ran, stripped, where the Dockerfile's `prebuilt` stage takes it.
+    install -s "$binary" "$ctx/rfm-agent"
+    echo '!rfm-agent' >> "$ctx/.dockerignore"
+    build_args=(--build-arg BINARY=prebuilt)
+    step "context with the tested binary ($(( $(stat -c %s "$ctx/rfm-agent") / 1000000 )) MB stripped)"
+else
+    # The vendored crates (kept between runs, redone when Cargo.lock changes) and a cargo
+    # config that points at them.
+    lock="$(sha256sum Cargo.lock | cut -c1-16)"
+    if [ ! -f "$cache/vendor-$lock/.done" ]; then
+        rm -rf "$cache"/vendor-*
+        cargo vendor --quiet --locked --versioned-dirs "$cache/vendor-$lock" > "$cache/vendor-$lock.toml"
+        touch "$cache/vendor-$lock/.done"
+    fi
+    cp -al "$cache/vendor-$lock" "$ctx/vendor" 2>/dev/null || cp -a "$cache/vendor-$lock" "$ctx/vendor"
+    sed "s|$cache/vendor-$lock|vendor|" "$cache/vendor-$lock.toml" >> "$ctx/.cargo/config.toml"
+    echo '!vendor/**' >> "$ctx/.dockerignore"
+    build_args=(--build-arg CARGO_FLAGS=--offline)
+    step "context with vendored crates"
 fi
-cp -al "$cache/vendor-$lock" "$ctx/vendor" 2>/dev/null || cp -a "$cache/vendor-$lock" "$ctx/vendor"
-sed "s|$cache/vendor-$lock|vendor|" "$cache/vendor-$lock.toml" >> "$ctx/.cargo/config.toml"
-echo '!vendor/**' >> "$ctx/.dockerignore"
-step "context with vendored crates"
 
-# The image, with the Dockerfile users build; the target folder is a cache mount, so a
-# rebuild compiles only what changed.
-# Docker format: OCI image configs have no HEALTHCHECK.
+# The image, with the Dockerfile users build (from source, the target folder is a cache
+# mount, so a rebuild compiles only what changed). Docker format: OCI image configs have no
+# HEALTHCHECK.
 podman build --pull=never --format docker --build-arg RUST_VERSION="$rust_version" \
-    --build-arg CARGO_FLAGS=--offline -t localhost/rfm-agent:ci "$ctx"
+    "${build_args[@]}" -t localhost/rfm-agent:ci "$ctx"
 size="$(podman image inspect localhost/rfm-agent:ci --format '{{.Size}}')"
 user="$(podman image inspect localhost/rfm-agent:ci --format '{{.Config.User}}')"
 step "image built: $(( size / 1000000 )) MB, user $user"
 [ "$user" != "" ] && [ "$user" != root ] && [ "$user" != 0 ] || { echo "the image runs as root" >&2; exit 1; }
-[ "$size" -le 130000000 ] || { echo "the image is $size bytes, more than about 120 MB" >&2; exit 1; }
+[ "$size" -le 125000000 ] || { echo "the image is $size bytes, more than about 120 MB" >&2; exit 1; }
+roots="$(podman run --rm --entrypoint grep localhost/rfm-agent:ci -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt)"
+[ "$roots" -ge 100 ] || { echo "the image has $roots root certificates" >&2; exit 1; }
+step "$roots root certificates"
 
 bash .ci/container_smoke.sh localhost/rfm-agent:ci
 step "smoke test passed"
