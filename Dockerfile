@@ -5,9 +5,6 @@
 
 # The oldest Rust that builds Cargo.lock (its rust-version); any newer one works too.
 ARG RUST_VERSION=1.95
-# Where the binary comes from: `build` compiles it here (the default); `prebuilt` takes a
-# release binary named rfm-agent from the build context: CI's, which its tests just ran.
-ARG BINARY=build
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 # protoc and its well-known types for the Spark Connect client's build script.
@@ -18,27 +15,29 @@ WORKDIR /src
 COPY . .
 # Extra cargo flags, e.g. --offline with a vendored source tree in the context (CI does).
 ARG CARGO_FLAGS=""
+# A release binary in the context to use instead of compiling one: CI passes the binary its
+# tests have just run (--build-arg PREBUILT=rfm-agent), so the program is compiled once.
+ARG PREBUILT=""
 # The registry and the target folder are cache mounts: a rebuild compiles only what changed.
+# The root certificates go along for the runtime stage.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked $CARGO_FLAGS --bin rfm-agent \
-    && install -D -s target/release/rfm-agent /out/rfm-agent \
+    if [ -n "$PREBUILT" ]; then \
+        install -D -s "$PREBUILT" /out/rfm-agent; \
+    else \
+        cargo build --release --locked $CARGO_FLAGS --bin rfm-agent \
+        && install -D -s target/release/rfm-agent /out/rfm-agent; \
+    fi \
     && cp /etc/ssl/certs/ca-certificates.crt /out/
-
-FROM rust:${RUST_VERSION}-slim-bookworm AS prebuilt
-COPY rfm-agent /out/rfm-agent
-RUN cp /etc/ssl/certs/ca-certificates.crt /out/
-
-FROM ${BINARY} AS binary
 
 FROM debian:bookworm-slim
 # Root certificates for HTTPS to the LLM providers and TLS to databases: Debian's
 # ca-certificates bundle from the rust image (installing the package here would bring
 # openssl, 11 MB the binary does not use). Nothing else is needed: glibc is in the base.
-COPY --from=binary /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 RUN useradd --system --no-log-init --uid 10001 --user-group --home-dir /data --no-create-home rfm \
     && install -d -o rfm -g rfm -m 0700 /data
-COPY --from=binary /out/rfm-agent /usr/local/bin/rfm-agent
+COPY --from=build /out/rfm-agent /usr/local/bin/rfm-agent
 USER rfm
 WORKDIR /data
 VOLUME /data

@@ -82,10 +82,10 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"; podman rm -f rfm-smoke >/dev/null 2>&1 || true; podman volume rm -f rfm-smoke-data >/dev/null 2>&1 || true' EXIT
 git archive HEAD | tar -x -m -C "$ctx"
 if [ "$mode" = prebuilt ]; then
-    # The binary the tests ran, stripped, where the Dockerfile's `prebuilt` stage takes it.
+    # The binary the tests ran, stripped, for the Dockerfile's PREBUILT argument.
     install -s "$binary" "$ctx/rfm-agent"
     echo '!rfm-agent' >> "$ctx/.dockerignore"
-    build_args=(--build-arg BINARY=prebuilt)
+    build_args=(--build-arg PREBUILT=rfm-agent)
     step "context with the tested binary ($(( $(stat -c %s "$ctx/rfm-agent") / 1000000 )) MB stripped)"
 else
     # The vendored crates (kept between runs, redone when Cargo.lock changes) and a cargo
