@@ -73,6 +73,15 @@ if ! podman image exists "$builder"; then
 fi
 step "builder image $builder"
 
+# compose.yaml, checked by podman-compose's parser (PyPI) with its required variables set.
+venv="$cache/venv-compose"
+if [ ! -x "$venv/bin/podman-compose" ]; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet podman-compose
+fi
+RFM_AGENT_TOKEN=ci-token-0123456789 SHOP_DB_PASSWORD=ci "$venv/bin/podman-compose" -f compose.yaml config > "$cache/compose.out"
+grep -q 'rfm-agent-data:/data' "$cache/compose.out" || { echo "compose.yaml: no data volume for the service" >&2; exit 1; }
+step "compose.yaml parsed ($("$venv/bin/podman-compose" version | head -1))"
+
 [ "$mode" = prepare ] && exit 0
 
 # The build context: the committed tree, files with the current time (tar -m), not the
