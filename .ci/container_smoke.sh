@@ -5,6 +5,8 @@
 # SIGTERM the container: it must stop within the 10 s grace period, and after a restart on
 # the same volume no run is left queued or computing.
 # Usage: .ci/container_smoke.sh IMAGE
+# (podman logs "unable to get systemd connection" for the health check's timer: this machine
+# has no systemd. The check itself is run here with `podman healthcheck run`.)
 set -euo pipefail
 image="$1"
 name=rfm-smoke
