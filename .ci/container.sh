@@ -129,3 +129,8 @@ step "$roots root certificates"
 
 bash .ci/container_smoke.sh localhost/rfm-agent:ci
 step "smoke test passed"
+
+# Each build leaves the last image and the build stage's layers untagged (about 200 MB):
+# removed, so that runs on the same machine do not fill its disk.
+podman image prune -f >/dev/null
+step "untagged images removed"
