@@ -31,3 +31,4 @@ pub mod scan;
 pub mod server;
 pub mod settings;
 pub mod templates;
+pub mod tls;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     // for reuse, then returned (the service must not keep a large run's peak for ever).
     // SAFETY: sets a plain option before any thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 500) };
+    rfm_agent::tls::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

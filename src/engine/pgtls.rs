@@ -57,7 +57,7 @@ pub fn mode(url: &str) -> Result<(String, Verify)> {
 
 /// The connector for `verify`.
 pub fn connector(verify: Verify) -> Result<MakeRustlsConnect> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::tls::provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS for PostgreSQL")?;

@@ -348,6 +348,7 @@ fn timeout_of(s: &LlmSettings) -> Duration {
 /// The HTTP client every provider uses: request and connect timeouts, our user agent.
 fn http(s: &LlmSettings) -> Result<reqwest::Client, SetupError> {
     let timeout = timeout_of(s);
+    crate::tls::install();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -11,6 +11,7 @@ const MAX_BODY: usize = 64;
 /// Asks `{base}/healthz` and waits at most `timeout` for the whole answer.
 pub async fn healthcheck(base: &str, timeout: Duration) -> Result<()> {
     let url = format!("{}/healthz", base.trim_end_matches('/'));
+    crate::tls::install();
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())

@@ -53,6 +53,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Session {
     async fn new(driver: &Driver, chromium: &Path, profile: &Path) -> Session {
+        rfm_agent::tls::install();
         let http = reqwest::Client::new();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -263,6 +264,7 @@ async fn dashboard_in_headless_chromium() {
             .unwrap(),
         base: format!("http://127.0.0.1:{port}"),
     };
+    rfm_agent::tls::install();
     let http = reqwest::Client::new();
     let start = Instant::now();
     while !http
@@ -515,6 +517,7 @@ async fn dashboard_in_headless_chromium() {
         error.as_str().unwrap().contains("files of up to 1 MB"),
         "{error}"
     );
+    rfm_agent::tls::install();
     let runs: serde_json::Value = reqwest::get(open.url("/v1/runs"))
         .await
         .unwrap()

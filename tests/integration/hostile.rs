@@ -494,6 +494,7 @@ impl Api {
     pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Api {
         let mut all = vec![("RFM_AGENT_TOKEN", TOKEN)];
         all.extend_from_slice(env);
+        rfm_agent::tls::install();
         Api {
             svc: Service::start(data, &[], &all),
             http: reqwest::blocking::Client::builder()
@@ -753,6 +754,7 @@ fn service_limits_sign_in() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 429, "bearer guesses count too");
     // The limit is per address: a client on another loopback address is served as usual.
+    rfm_agent::tls::install();
     let other = reqwest::blocking::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .timeout(Duration::from_secs(60))
@@ -820,6 +822,7 @@ fn service_closes_slow_and_idle_connections() {
         "{answer}"
     );
     // HTTP/2 with prior knowledge (no Host header to check) is not served at all.
+    rfm_agent::tls::install();
     let h2 = reqwest::blocking::Client::builder()
         .http2_prior_knowledge()
         .timeout(Duration::from_secs(20))

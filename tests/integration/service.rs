@@ -13,6 +13,7 @@ use crate::common::{Service, multipart_body, sample_csv};
 const TOKEN: &str = "t0ken-for-tests-only";
 
 fn client() -> reqwest::Client {
+    rfm_agent::tls::install();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
