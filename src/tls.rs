@@ -7,7 +7,11 @@ use rustls::crypto::CryptoProvider;
 
 /// The provider every TLS client of ours is built with.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(ring())
+}
+
+fn ring() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// Makes ring the process's default provider, which reqwest (built without a provider of its
@@ -15,7 +19,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// calling it again does nothing.
 pub fn install() {
     // Err only when a default is already installed: the first one stays.
-    let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+    let _ = CryptoProvider::install_default(ring());
 }
 
 #[cfg(test)]

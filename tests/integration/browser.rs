@@ -517,7 +517,6 @@ async fn dashboard_in_headless_chromium() {
         error.as_str().unwrap().contains("files of up to 1 MB"),
         "{error}"
     );
-    rfm_agent::tls::install();
     let runs: serde_json::Value = reqwest::get(open.url("/v1/runs"))
         .await
         .unwrap()
