@@ -1,4 +1,5 @@
-# The rfm-agent service in a container: a release build, then a small non-root runtime.
+# The rfm-agent service in a container: the `dist` build (release with whole-program LTO, see
+# Cargo.toml), then a small non-root runtime.
 #   docker build -t rfm-agent .
 #   docker run -d -p 8080:8080 -e RFM_AGENT_TOKEN=... -v rfm-agent-data:/data rfm-agent
 # See the README, "Run it in a container".
@@ -15,8 +16,9 @@ WORKDIR /src
 COPY . .
 # Extra cargo flags, e.g. --offline with a vendored source tree in the context (CI does).
 ARG CARGO_FLAGS=""
-# A release binary in the context to use instead of compiling one: CI passes the binary its
-# tests have just run (--build-arg PREBUILT=rfm-agent), so the program is compiled once.
+# A binary in the context to use instead of compiling one: CI builds it on the host with the
+# command below, beside the tests' build and in its cached target folder, and passes it
+# (--build-arg PREBUILT=rfm-agent).
 ARG PREBUILT=""
 # The registry and the target folder are cache mounts: a rebuild compiles only what changed.
 # The root certificates go along for the runtime stage.
@@ -25,8 +27,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     if [ -n "$PREBUILT" ]; then \
         install -D -s "$PREBUILT" /out/rfm-agent; \
     else \
-        cargo build --release --locked $CARGO_FLAGS --bin rfm-agent \
-        && install -D -s target/release/rfm-agent /out/rfm-agent; \
+        cargo build --profile dist --locked $CARGO_FLAGS --bin rfm-agent \
+        && install -D -s target/dist/rfm-agent /out/rfm-agent; \
     fi \
     && cp /etc/ssl/certs/ca-certificates.crt /out/
 

@@ -5,8 +5,8 @@
 # grace period. Any failing step fails. Times are printed per step.
 #
 #   .ci/container.sh --prepare         only the base images (.ci/run starts this early)
-#   .ci/container.sh --binary PATH     the image around a release binary already built and
-#                                      tested (.ci/run: the one `cargo test --release` built)
+#   .ci/container.sh --binary PATH     the image around a binary already built (.ci/run: the
+#                                      Dockerfile's `cargo build --profile dist`, on the host)
 #   .ci/container.sh                   the image from source, as `docker build .` does
 #
 # Here no registry can be reached, so the two images the Dockerfile starts FROM are made
@@ -91,11 +91,11 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"; podman rm -f rfm-smoke >/dev/null 2>&1 || true; podman volume rm -f rfm-smoke-data >/dev/null 2>&1 || true' EXIT
 git archive HEAD | tar -x -m -C "$ctx"
 if [ "$mode" = prebuilt ]; then
-    # The binary the tests ran, stripped, for the Dockerfile's PREBUILT argument.
+    # The binary built on the host, stripped, for the Dockerfile's PREBUILT argument.
     install -s "$binary" "$ctx/rfm-agent"
     echo '!rfm-agent' >> "$ctx/.dockerignore"
     build_args=(--build-arg PREBUILT=rfm-agent)
-    step "context with the tested binary ($(( $(stat -c %s "$ctx/rfm-agent") / 1000000 )) MB stripped)"
+    step "context with the prebuilt binary ($(( $(stat -c %s "$ctx/rfm-agent") / 1000000 )) MB stripped)"
 else
     # The vendored crates (kept between runs, redone when Cargo.lock changes) and a cargo
     # config that points at them.
