@@ -102,7 +102,10 @@ else
     lock="$(sha256sum Cargo.lock | cut -c1-16)"
     if [ ! -f "$cache/vendor-$lock/.done" ]; then
         rm -rf "$cache"/vendor-*
-        cargo vendor --quiet --locked --versioned-dirs "$cache/vendor-$lock" > "$cache/vendor-$lock.toml"
+        # Not --quiet: it also silences the config snippet that goes to stdout.
+        cargo vendor --locked --versioned-dirs "$cache/vendor-$lock" > "$cache/vendor-$lock.toml" 2> "$cache/vendor.log" \
+            || { cat "$cache/vendor.log" >&2; exit 1; }
+        grep -q vendored-sources "$cache/vendor-$lock.toml" || { echo "cargo vendor printed no source config" >&2; exit 1; }
         touch "$cache/vendor-$lock/.done"
     fi
     cp -al "$cache/vendor-$lock" "$ctx/vendor" 2>/dev/null || cp -a "$cache/vendor-$lock" "$ctx/vendor"
