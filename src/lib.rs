@@ -30,5 +30,6 @@ pub mod sample;
 pub mod scan;
 pub mod server;
 pub mod settings;
+pub mod sysmem;
 pub mod templates;
 pub mod tls;

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(run(cli));
     // Work still on blocking threads (a stopped service's runs) ends with the process.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Some(kib) = rfm_agent::sysmem::peak_kib(None) {
+        tracing::info!("peak memory {} MiB", kib.div_ceil(1024));
+    }
     match outcome {
         Ok(code) => code,
         Err(e) => {

@@ -92,6 +92,16 @@ impl InputLimits {
         Ok(())
     }
 
+    /// The refusal once what a reader holds, counted as it is decoded (`what`, e.g. "the
+    /// workbook's shared strings"), passes `max_chunk_mb`.
+    pub fn over_chunk(&self, path: &str, what: &str) -> IngestError {
+        let detail = format!(
+            "{what} need more than the {} MiB a reader may hold in memory",
+            self.max_chunk_mb
+        );
+        refuse(path, detail, "max_chunk_mb")
+    }
+
     /// Refuses more than `max_customers` distinct customers.
     pub fn check_customers(&self, path: &str, customers: u64) -> Result<(), IngestError> {
         if customers > self.max_customers {

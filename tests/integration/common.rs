@@ -414,3 +414,23 @@ pub async fn run_on_named_source(
     assert!(!run.to_string().contains(secret));
     run
 }
+
+/// Runs `cmd` (an `rfm-agent` command line) with `-v` and returns its output and the peak
+/// resident memory it reports at its end, in MiB (read from its own /proc entry: the
+/// kernel's `ru_maxrss` of a child also counts the parent's pages it started with).
+pub fn run_measured(mut cmd: std::process::Command) -> (std::process::Output, u64) {
+    cmd.env("RUST_LOG", "info");
+    let out = cmd.output().expect("run the command");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let peak = stderr
+        .lines()
+        .find_map(|l| {
+            l.split("peak memory ")
+                .nth(1)?
+                .strip_suffix(" MiB")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no peak memory reported: {stderr}"));
+    (out, peak)
+}

@@ -19,27 +19,88 @@ enum Cell {
     Text(String),
 }
 
-/// The workbook's parts, inflated, against `max_input_mb`: calamine reads the shared
-/// strings whole when it opens the book, so a zip bomb must be stopped before that. The
-/// sizes the archive declares are summed; the zip reader refuses to inflate a part past its
-/// declared size, so a part that lies about its size cannot get round the check.
-fn check_inflated(raw: &[u8], path: &str, limits: &InputLimits) -> Result<(), IngestError> {
-    let mut zip = ::zip::ZipArchive::new(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
+mod shared;
+
+/// The workbook's parts, inflated, against `max_input_mb` (time: the parts are streamed).
+/// The sizes the archive declares are summed; the zip reader refuses to inflate a part past
+/// its declared size, so a part that lies about its size cannot get round the check.
+fn check_inflated(
+    zip: &mut ::zip::ZipArchive<Cursor<&[u8]>>,
+    path: &str,
+    limits: &InputLimits,
+) -> Result<(), IngestError> {
     let mut declared = 0u64;
     for i in 0..zip.len() {
         let part = zip.by_index_raw(i).map_err(|e| corrupt(path, "XLSX", e))?;
         declared = declared.saturating_add(part.size());
     }
-    limits.check_bytes(path, declared)?;
-    limits.check_chunk(
-        path,
-        declared,
-        "the workbook's inflated parts (a sheet is read whole)",
-    )
+    limits.check_bytes(path, declared)
+}
+
+/// What the reader holds, charged against `max_chunk_mb` as it is decoded rather than as a
+/// header says: the workbook's bytes, the shared strings calamine keeps, and the mapped
+/// cells read so far (a shared string is copied into every cell that refers to it).
+struct Held<'a> {
+    bytes: u64,
+    path: &'a str,
+    limits: &'a InputLimits,
+}
+
+/// A mapped cell kept until the sheet ends, and again as it becomes a column.
+const CELL_BYTES: u64 = 2 * std::mem::size_of::<Cell>() as u64 + 16;
+
+impl Held<'_> {
+    fn charge(&mut self, bytes: u64) -> Result<(), IngestError> {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.limits.chunk_bytes() {
+            return Err(self.limits.over_chunk(
+                self.path,
+                "the workbook's bytes, its shared strings and the cells read so far",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Charges the shared-strings parts before calamine opens the book (and reads them whole).
+fn check_shared_strings(
+    zip: &mut ::zip::ZipArchive<Cursor<&[u8]>>,
+    held: &mut Held<'_>,
+) -> Result<(), IngestError> {
+    let budget = held.limits.chunk_bytes().saturating_sub(held.bytes);
+    let measure = match shared::measure_book(zip, budget) {
+        Ok(m) => m,
+        Err(shared::Failure::Xml(e)) => {
+            return Err(corrupt(held.path, "XLSX", format!("shared strings: {e}")));
+        }
+        // Its strings alone pass the budget: a limit, whatever the file declares.
+        Err(shared::Failure::OverBudget(m)) => return held.charge(m.least()),
+    };
+    if measure.overstated() && measure.bytes() > budget {
+        return Err(corrupt(
+            held.path,
+            "XLSX",
+            format!(
+                "its shared-strings table declares {} strings (uniqueCount) but holds {}; \
+                 save the workbook again from a spreadsheet program",
+                measure.declared.unwrap_or(0),
+                measure.entries
+            ),
+        ));
+    }
+    held.charge(measure.bytes())
 }
 
 pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
-    check_inflated(raw, path, &opts.limits)?;
+    let mut zip = ::zip::ZipArchive::new(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
+    check_inflated(&mut zip, path, &opts.limits)?;
+    let mut held = Held {
+        bytes: raw.len() as u64,
+        path,
+        limits: &opts.limits,
+    };
+    check_shared_strings(&mut zip, &mut held)?;
+    drop(zip);
     let mut book: Xlsx<_> =
         open_workbook_from_rs(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
     let sheet = pick_sheet(&book.sheet_names(), opts, path)?;
@@ -48,14 +109,14 @@ pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped,
         .map_err(|e| corrupt(path, "XLSX", e))?;
     let (header, pending) = read_header(&mut cells, path, &opts.limits)?;
     let resolved = super::map_columns(opts, &header, path)?;
-    let mut rows = Rows::new(&resolved, header.len(), path, &opts.limits);
+    let mut rows = Rows::new(&resolved, header.len(), held);
     if let Some(cell) = pending {
         rows.add(cell)?;
     }
     while let Some(cell) = cells.next_cell().map_err(|e| corrupt(path, "XLSX", e))? {
         rows.add(cell)?;
     }
-    let (rows, columns) = rows.finish();
+    let (rows, columns) = rows.finish()?;
     Ok(Mapped {
         rows,
         resolved,
@@ -129,12 +190,11 @@ struct Rows<'a> {
     current: Vec<Cell>,
     current_row: Option<u32>,
     rows: usize,
-    path: &'a str,
-    limits: &'a InputLimits,
+    held: Held<'a>,
 }
 
 impl<'a> Rows<'a> {
-    fn new(resolved: &Resolved, columns: usize, path: &'a str, limits: &'a InputLimits) -> Self {
+    fn new(resolved: &Resolved, columns: usize, held: Held<'a>) -> Self {
         let mut by_col: Vec<Option<usize>> = vec![None; columns];
         for (slot, (col, _)) in resolved.found.values().enumerate() {
             by_col[*col] = Some(slot);
@@ -147,34 +207,36 @@ impl<'a> Rows<'a> {
             roles,
             current_row: None,
             rows: 0,
-            path,
-            limits,
+            held,
         }
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<(), IngestError> {
         for (slot, cell) in self.current.iter_mut().enumerate() {
             self.data[slot].push(std::mem::replace(cell, Cell::Empty));
         }
+        self.held.charge(CELL_BYTES * self.current.len() as u64)
     }
 
     fn add(&mut self, cell: calamine::Cell<DataRef<'_>>) -> Result<(), IngestError> {
         let (row, col) = cell.get_position();
         if self.current_row != Some(row) {
             if self.current_row.is_some() {
-                self.flush();
+                self.flush()?;
             }
             self.current_row = Some(row);
             self.rows += 1;
-            (self.limits).check_rows(self.path, self.rows as u64, Some(XLSX_MAX_ROWS))?;
+            let (path, limits) = (self.held.path, self.held.limits);
+            limits.check_rows(path, self.rows as u64, Some(XLSX_MAX_ROWS))?;
         }
         if let Some(&Some(slot)) = self.by_col.get(col as usize) {
             let value = convert(cell.get_value());
             if let Cell::Text(t) = &value {
                 let (rows, role) = (self.rows, self.roles[slot].key());
-                (self.limits).check_field(self.path, t.len(), || {
-                    format!(" (row {rows}, column `{role}`)")
-                })?;
+                let (path, limits) = (self.held.path, self.held.limits);
+                limits.check_field(path, t.len(), || format!(" (row {rows}, column `{role}`)"))?;
+                // Kept in the cell, then copied into the column.
+                self.held.charge(2 * t.len() as u64)?;
             }
             self.current[slot] = value;
         }
@@ -182,15 +244,15 @@ impl<'a> Rows<'a> {
     }
 
     /// The row count and each mapped role's column.
-    fn finish(mut self) -> (usize, Vec<(Role, Series)>) {
+    fn finish(mut self) -> Result<(usize, Vec<(Role, Series)>), IngestError> {
         if self.rows > 0 {
-            self.flush();
+            self.flush()?;
         }
         let columns = (self.roles.iter())
             .zip(self.data)
             .map(|(role, cells)| (*role, to_series(*role, cells)))
             .collect();
-        (self.rows, columns)
+        Ok((self.rows, columns))
     }
 }
 
