@@ -319,6 +319,11 @@ fn scan_options(s: &Settings) -> Result<(ScanOptions, Option<String>)> {
             drop_zero_price: s.clean.drop_zero_price,
             date_format: s.input.date_format.given(),
             snapshot,
+            // The only use of the clock: no purchase is dated after the run (the snapshot
+            // itself always comes from the data or the settings).
+            latest: snapshot
+                .is_none()
+                .then(|| chrono::Utc::now().timestamp_millis() + 86_400_000),
             currency: s.input.currency.clone(),
             timezone: s.input.timezone.0,
         },

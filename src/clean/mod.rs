@@ -44,13 +44,16 @@ pub enum Rule {
     PaymentFailed,
     PaymentPending,
     AfterSnapshot,
+    /// Without a snapshot: dated after the time of the run (a year 9999 typo would move the
+    /// snapshot and every customer's recency); the snapshot is taken from the other rows.
+    AfterRun,
     /// Net mode: customers whose returns cancel their purchases, or who only returned.
     NetValueNotPositive,
 }
 
 impl Rule {
     /// Every rule, in ledger order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::MissingCustomer,
         Rule::BadDate,
         Rule::BadNumber,
@@ -67,6 +70,7 @@ impl Rule {
         Rule::PaymentFailed,
         Rule::PaymentPending,
         Rule::AfterSnapshot,
+        Rule::AfterRun,
         Rule::NetValueNotPositive,
     ];
 
@@ -88,6 +92,7 @@ impl Rule {
             Rule::PaymentFailed => "payment failed",
             Rule::PaymentPending => "payment pending",
             Rule::AfterSnapshot => "after snapshot",
+            Rule::AfterRun => "dated after the run",
             Rule::NetValueNotPositive => "net value <= 0",
         }
     }
@@ -169,6 +174,10 @@ pub struct CleanOptions {
     pub date_format: Option<DateFormat>,
     /// Snapshot in milliseconds; `None` = last date in the data + 1 day.
     pub snapshot: Option<i64>,
+    /// Without a snapshot, no purchase can be dated after this (the time of the run plus a
+    /// day, room for any time zone): later rows are set aside by [`Rule::AfterRun`] and the
+    /// snapshot is taken from the rest. `None`: no such rule.
+    pub latest: Option<i64>,
     /// Which currency's rows to keep when the export names currencies.
     pub currency: crate::ingest::CurrencyChoice,
     /// Times with a UTC offset are put on this zone's clock (UTC when `None`).

@@ -52,7 +52,8 @@ impl CustomerKey {
 
 /// Flags of a kept line.
 pub const RETURN: u8 = 1;
-/// After an explicit snapshot: counted as kept, then removed by [`Rule::AfterSnapshot`].
+/// After an explicit snapshot (or, without one, after the run): counted as kept, then
+/// removed by [`Rule::AfterSnapshot`] (or [`Rule::AfterRun`]).
 pub const LATE: u8 = 2;
 /// No invoice number: the line is an order of its own.
 pub const NO_INVOICE: u8 = 4;
@@ -470,9 +471,10 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
     };
     let mut per_currency = vec![0u64; orders.currencies.len()];
     let lines = plan.lines();
+    let late = plan.options.snapshot.or(plan.options.latest);
     for i in 0..n {
         let date = millis[i];
-        if date != dates::NO_DATE {
+        if date != dates::NO_DATE && plan.options.latest.is_none_or(|l| date <= l) {
             out.max_date = Some(out.max_date.map_or(date, |m: i64| m.max(date)));
         }
         let (row, revenue) = values.row(i, customer[i] != NONE, date, cancelled[i]);
@@ -495,7 +497,7 @@ pub fn classify(chunk: &Chunk, plan: &Plan) -> Result<Lines, CleanError> {
             out.refunds = (out.refunds.0 + 1, out.refunds.1 + refund);
         }
         let mut flags = if cancelled[i] { RETURN } else { 0 };
-        if plan.options.snapshot.is_some_and(|s| date > s) {
+        if late.is_some_and(|s| date > s) {
             flags |= LATE;
         }
         if invoice[i] == 0 {

@@ -114,7 +114,7 @@ pub fn add_ledger(acc: &mut Accumulator, rows: Vec<LedgerRow>) -> Result<Option<
             .with_context(|| format!("the engine returned an unknown rule {}", row.rule))?;
         // Rows after the snapshot are kept rows set aside: they count with their signed
         // value, in the kept value too (the ledger then takes them out of it).
-        if *rule == Rule::AfterSnapshot {
+        if matches!(rule, Rule::AfterSnapshot | Rule::AfterRun) {
             kept += row.kept;
             removed.push((*rule, row.count as usize, row.kept));
         } else {

@@ -48,6 +48,9 @@ pub struct Sql {
     count: String,
     lines: String,
     invoices: String,
+    /// The last date the snapshot may come from: every date, or those up to the time of
+    /// the run (the file pass's rule).
+    last: String,
 }
 
 /// The rule number of a removed row in the `rule` column.
@@ -89,13 +92,17 @@ impl Sql {
                                        WHEN value IS NULL THEN {bn}{rules} ELSE 0 END AS rule0 FROM cls), \
              ruled AS (SELECT *, {late} AS rule FROM ruled0)",
             ms = cols.ms,
-            late = match opts.clean.snapshot {
-                // Kept rows after an explicit snapshot are the last rule.
-                Some(s) => format!(
+            late = match (opts.clean.snapshot, opts.clean.latest) {
+                // Kept rows after an explicit snapshot (or the run) are the last rule.
+                (Some(s), _) => format!(
                     "CASE WHEN rule0 = 0 AND ms > {s} THEN {} ELSE rule0 END",
                     rule_number(Rule::AfterSnapshot)
                 ),
-                None => "rule0".into(),
+                (None, Some(l)) => format!(
+                    "CASE WHEN rule0 = 0 AND ms > {l} THEN {} ELSE rule0 END",
+                    rule_number(Rule::AfterRun)
+                ),
+                (None, None) => "rule0".into(),
             },
             mc = rule_number(Rule::MissingCustomer),
             bd = rule_number(Rule::BadDate),
@@ -104,6 +111,10 @@ impl Sql {
         );
         Sql {
             rows,
+            last: match (opts.clean.snapshot, opts.clean.latest) {
+                (None, Some(l)) => format!("max(CASE WHEN ms <= {l} THEN ms END)"),
+                _ => "max(ms)".into(),
+            },
             key: if cols.customer_canonical {
                 d.text("c")
             } else {
@@ -128,9 +139,9 @@ impl Sql {
     pub fn ledger(&self) -> String {
         format!(
             "{} SELECT rule, {}, COALESCE(sum(value), 0), \
-             COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0), max(ms) \
+             COALESCE(sum(CASE WHEN cancel THEN -abs(value) ELSE value END), 0), {} \
              FROM ruled GROUP BY rule",
-            self.rows, self.count
+            self.rows, self.count, self.last
         )
     }
 

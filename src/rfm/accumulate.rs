@@ -373,6 +373,11 @@ impl Accumulator {
         self.kept_value += kept_value;
         self.max_date = self.max_date.max(max_date);
         for &(rule, rows, revenue) in removed {
+            // Late rows share one tally, as in the file pass.
+            let rule = match rule {
+                Rule::AfterRun => Rule::AfterSnapshot,
+                other => other,
+            };
             let t = &mut self.tallies[rule as usize];
             t.rows += rows;
             t.revenue += revenue;
@@ -397,6 +402,7 @@ impl Accumulator {
     /// The RFM table and the ledger. `snapshot` = `None` takes the last date + 1 day.
     /// `None` when no row has a readable date.
     pub fn finish(self, snapshot: Option<i64>, date_format: String) -> Option<Totals> {
+        let snapshot_given = snapshot.is_some();
         let snapshot = snapshot.or(self.max_date.map(|d| d + MS_PER_DAY))?;
         let n = self.rows as usize;
         let mut ledger = Ledger {
@@ -423,8 +429,16 @@ impl Accumulator {
         }
         // Kept value as used downstream (netted returns count with a negative sign).
         ledger.revenue_kept = self.kept_value;
-        let late = Rule::AfterSnapshot;
-        enter(&mut ledger, late, &self.tallies[late as usize]);
+        // Late rows were tallied in one place: after the snapshot given, else after the run.
+        let late = match snapshot_given {
+            true => Rule::AfterSnapshot,
+            false => Rule::AfterRun,
+        };
+        enter(
+            &mut ledger,
+            late,
+            &self.tallies[Rule::AfterSnapshot as usize],
+        );
         let dropped = self.dropped(&mut ledger);
         let (table, emails, histories) = self.table(snapshot, &dropped);
         ledger.customers = table.len();

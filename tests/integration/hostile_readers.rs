@@ -320,3 +320,62 @@ fn parquet_time_grows_linearly_with_row_groups() {
         "16,000 row groups took {many:.2} s, 1,600 took {few:.2} s: more than linear"
     );
 }
+
+/// One row dated 31 December 9999 (or a day after the run) moved the snapshot, and so every
+/// customer's recency, without a word. Now such rows are set aside by their own ledger line
+/// and the snapshot comes from the rest; with an explicit snapshot they are after it.
+#[test]
+fn dates_after_the_run_do_not_move_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(crate::common::sample_csv()).unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::days(3);
+    let rows = [
+        "999998,X,typo,1,12/31/9999 10:00,1.5,17850,United Kingdom".to_string(),
+        format!(
+            "999999,X,later,1,{},1.5,13047,United Kingdom",
+            later.format("%m/%d/%Y %H:%M")
+        ),
+    ];
+    let path = write(
+        dir.path(),
+        "typo.csv",
+        format!("{sample}{}\n", rows.join("\n")),
+    );
+    let segment = |input: &str, extra: &[&str]| {
+        let out = std_bin()
+            .args([
+                "segment",
+                "--no-predict",
+                "--format",
+                "json",
+                "--input",
+                input,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let clean = segment(crate::common::sample_csv().to_str().unwrap(), &[]);
+    let typo = segment(&path, &[]);
+    assert_eq!(
+        crate::common::ledger_rule(&typo, "dated after the run"),
+        Some(2)
+    );
+    assert_eq!(typo["params"]["snapshot"], clean["params"]["snapshot"]);
+    assert_eq!(typo["ledger"]["rows_kept"], clean["ledger"]["rows_kept"]);
+    assert_eq!(
+        typo["clusters"], clean["clusters"],
+        "the same customers and figures"
+    );
+    let given = segment(&path, &["--snapshot", "2011-12-01"]);
+    assert_eq!(
+        crate::common::ledger_rule(&given, "after snapshot").map(|n| n >= 2),
+        Some(true)
+    );
+    assert_eq!(
+        crate::common::ledger_rule(&given, "dated after the run"),
+        None
+    );
+}

@@ -101,6 +101,25 @@ fn the_reference_table_gives_the_same_segments_as_the_file() {
         );
     }
     net_returns_and_a_snapshot_give_the_same_ledger(&url, &password, &file);
+    let reference = json(&run(
+        &[
+            "segment",
+            "--no-predict",
+            "--input",
+            &file,
+            "--format",
+            "json",
+        ],
+        "",
+    ));
+    let query = format!(
+        "SELECT * FROM retail UNION ALL {}",
+        crate::reference::DATED_AFTER_THE_RUN
+    );
+    let args = [
+        "segment", "--input", &url, "--query", &query, "--format", "json",
+    ];
+    crate::reference::check_dated_after_the_run(&json(&run(&args, &password)), &reference);
 }
 
 /// Returns netted (some customers' returns cancel their purchases to exactly 0), free items

@@ -122,3 +122,22 @@ fn xlsx_and_latin1_copies_reproduce_the_reference() {
     check_ledger(&doc, "latin-1");
     check_clusters(&doc, "latin-1");
 }
+
+/// The row the engines' tests add to the reference data through `--query`: a purchase dated
+/// 31 December 9999, a typo that must not move the snapshot (issue 30).
+pub(crate) const DATED_AFTER_THE_RUN: &str =
+    "SELECT '999999', 'X', 'x', 1, timestamp '9999-12-31 10:00:00', 1.5, 17850.0, 'UK'";
+
+/// `doc` read the reference data plus [`DATED_AFTER_THE_RUN`]: that row alone is set aside,
+/// by its own ledger line, and the snapshot and kept rows are those of `reference`.
+pub(crate) fn check_dated_after_the_run(doc: &Value, reference: &Value) {
+    assert_eq!(
+        ledger_rule(doc, "dated after the run"),
+        Some(1),
+        "{}",
+        doc["ledger"]
+    );
+    assert_eq!(doc["params"]["snapshot"], reference["params"]["snapshot"]);
+    assert_eq!(doc["ledger"]["rows_kept"], reference["ledger"]["rows_kept"]);
+    assert_eq!(doc["ledger"]["customers"], reference["ledger"]["customers"]);
+}

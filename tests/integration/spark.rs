@@ -121,6 +121,23 @@ fn parquet_csv_and_a_catalog_table_on_spark_give_the_reference_segments() {
             );
             sql(&remote, &table);
             same_as_local(&remote, &token, &["--table", "rfm_retail"], &reference);
+            let query = format!(
+                "SELECT InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, \
+                 CustomerID, Country FROM rfm_retail UNION ALL {}",
+                crate::reference::DATED_AFTER_THE_RUN
+            );
+            let args = [
+                "--query",
+                &query,
+                "--format",
+                "json",
+                "--frequency",
+                "lines",
+                "--k",
+                "4",
+            ];
+            let doc = json(&run(&remote, &args), &token);
+            crate::reference::check_dated_after_the_run(&doc, &reference.0);
         }
     }
 }
