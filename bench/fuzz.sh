@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rfm-agent-target}"
 minutes="${1:-10}"
 cases="${2:-20000}"
 # The test binary is run directly, so that other cargo commands can use the target folder.
-exe=$(cargo test --locked --test integration --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+exe=$(cargo test --locked --release --test integration --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
 [ -x "$exe" ] || { echo "cannot find the integration test binary" >&2; exit 1; }
 end=$(( $(date +%s) + minutes * 60 ))
 rounds=0

@@ -1,6 +1,8 @@
 """Uploads each class of hostile input to a release `rfm-agent serve` with default settings
-and prints the service's peak resident memory (VmHWM, reset before each case through
-/proc/PID/clear_refs) and what the service answered. Inputs are built in a temporary folder.
+and prints what the service answered, the service's peak resident memory (VmHWM, reset
+before each case through /proc/PID/clear_refs) and the peak of the run's own process (runs
+compute in processes of their own; each records its peak as `peak_mib`). Inputs are built
+in a temporary folder.
 """
 import gzip, io, json, os, subprocess, sys, tempfile, time, urllib.request, uuid, zipfile
 
@@ -8,7 +10,7 @@ BIN = sys.argv[1]
 TOKEN = "bench-hostile-token-0123456789abcdef"
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
-def xlsx(path, sheet_rows, extra=(), dimension=""):
+def xlsx(path, sheet_rows, extra=(), dimension="", writer=None):
     ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/></Types>')
@@ -22,6 +24,8 @@ def xlsx(path, sheet_rows, extra=(), dimension=""):
             f.write(b"</sheetData></worksheet>")
         for name, data in extra:
             z.writestr(name, data)
+        if writer:
+            writer(z)
 
 def header_row():
     cells = "".join(f'<c r="{c}1" t="inlineStr"><is><t>{h}</t></is></c>' for c, h in zip("ABCDEFGH", HEADER.strip().split(",")))
@@ -60,7 +64,44 @@ def build(tmp):
             yield "".join(f'<row r="{r}"><c r="A{r}"><v>1</v></c></row>' for r in range(start, start + 100_000))
     xlsx(p, tall)
     cases.append(("XLSX, 10,000,000 rows", p, None))
+    p = os.path.join(tmp, "declares.xlsx")  # a 3 KB file that declares 10^14 shared strings
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    xlsx(p, lambda: iter([header_row()]), [("xl/sharedStrings.xml", f'<sst {ns} uniqueCount="100000000000000"><si><t>x</t></si></sst>')])
+    cases.append(("XLSX, uniqueCount = 10^14", p, None))
+    p = os.path.join(tmp, "empties.xlsx")  # 80 million empty shared strings in about 2 MB
+    def empties(z):
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            f.write(f"<sst {ns}>".encode())
+            block = b"<si><t/></si>" * 1_000_000
+            for _ in range(80):
+                f.write(block)
+            f.write(b"</sst>")
+    xlsx(p, lambda: iter([header_row()]), (), writer=empties)
+    cases.append(("XLSX, 80,000,000 empty shared strings", p, None))
+    import polars as pl
+    p = os.path.join(tmp, "dict.parquet")  # a 100 KB id and invoice on 100,000 rows
+    n, big = 100_000, "x" * 100_000
+    parquet_rows(pl, n, pl.Series([big] * n, dtype=pl.Categorical)).write_parquet(p)
+    cases.append(("Parquet, 100 KB dictionary value on 100,000 rows", p, None))
+    p = os.path.join(tmp, "three.parquet")  # three 100 MB values
+    parquet_rows(pl, 3, pl.Series(["a" * 100_000_000, "b" * 100_000_000, "c" * 100_000_000], dtype=pl.Categorical)).write_parquet(p)
+    cases.append(("Parquet, three 100 MB values", p, None))
+    p = os.path.join(tmp, "groups.parquet")  # 16,000 row groups of 10 rows
+    parquet_rows(pl, 160_000, pl.Series([str(12000 + i % 500) for i in range(160_000)])).write_parquet(p, row_group_size=10)
+    cases.append(("Parquet, 16,000 row groups", p, None))
+    p = os.path.join(tmp, "customers.csv.gz")  # 5,000,000 customers, about 33 MB
+    with gzip.open(p, "wt", compresslevel=6) as f:
+        f.write(HEADER)
+        for c in range(5_000_000):
+            f.write(f"{600000 + c},A,T,1,2011-0{1 + c % 9}-0{1 + c % 9} 10:00,1.5,{1000000 + c},UK\n")
+    cases.append(("CSV.gz, 5,000,000 customers", p, None))
     return cases
+
+def parquet_rows(pl, n, ids):
+    """A UCI-layout frame of n rows whose invoice and customer columns are `ids`."""
+    return pl.DataFrame({"InvoiceNo": ids, "StockCode": pl.repeat("A", n, eager=True), "Description": pl.repeat("X", n, eager=True),
+        "Quantity": pl.repeat(1, n, eager=True), "InvoiceDate": pl.repeat("2011-01-01 10:00:00", n, eager=True),
+        "UnitPrice": pl.repeat(1.5, n, eager=True), "CustomerID": ids, "Country": pl.repeat("UK", n, eager=True)})
 
 def request(base, method, path, body=None, ctype=None):
     req = urllib.request.Request(base + path, data=body, method=method, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -100,21 +141,30 @@ def main():
         svc = subprocess.Popen([BIN, "serve", "--bind", "127.0.0.1:0", "--data-dir", data], env=env, stderr=subprocess.PIPE, text=True)
         line = svc.stderr.readline()
         base = line.split()[3]
-        print(f"| upload | size | answer | peak RSS |\n|---|---:|---|---:|")
+        print(f"| upload | size | answer | service peak | run's peak | time |\n|---|---:|---|---:|---:|---:|")
         def measure(what, size, action):
             open(f"/proc/{svc.pid}/clear_refs", "w").write("5")
             started = time.time()
-            answer = action()
-            print(f"| {what} | {size} | {answer[:150]} | {peak_kib(svc.pid) / 1024:.0f} MB |  ({time.time() - started:.1f} s)", flush=True)
+            answer, run_peak = action()
+            print(f"| {what} | {size} | {answer[:150]} | {peak_kib(svc.pid) / 1024:.0f} MiB | {run_peak} | {time.time() - started:.1f} s |", flush=True)
         for what, path, _ in cases:
             name = os.path.basename(path)
             def act(path=path, name=name):
                 status, v = upload(base, path, name)
                 if status != 202:
-                    return f"{status}: {v}"
+                    return f"{status}: {v}", "-"
                 run = wait(base, v["id"])
-                return f'{run["status"]}: {run.get("error") or ""}'
+                return f'{run["status"]}: {run.get("error") or ""}', f'{run.get("peak_mib", "-")} MiB'
             measure(what, f"{os.path.getsize(path) / 1e6:.1f} MB", act)
+        # Sixteen bodies of 60 MB at once behind a form field the service does not take.
+        import concurrent.futures
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="unknown"\r\n\r\n').encode() + b"v" * (60 << 20) + f"\r\n--{boundary}--\r\n".encode()
+        def unknown_fields():
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                answers = list(pool.map(lambda _: request(base, "POST", "/v1/runs", body, f"multipart/form-data; boundary={boundary}")[0], range(16)))
+            return f"{answers.count(400)} of 16 refused with 400", "-"
+        measure("16 bodies of 60 MB behind an unknown field, at once", "960 MB", unknown_fields)
         # Templates: a finished run, then its campaigns rewritten with hostile templates.
         status, v = request(base, "POST", "/v1/runs", *multipart_sample())
         rid = v["id"]; wait(base, rid)
@@ -128,9 +178,9 @@ def main():
             def act(body=body):
                 status, v = request(base, "POST", f"/v1/runs/{rid}/campaigns", body, "application/json")
                 if status != 202:
-                    return f"{status}: {v['error']}"
+                    return f"{status}: {v['error']}", "-"
                 run = wait(base, rid)
-                return f'{run["status"]}: {run.get("error") or ""}'
+                return f'{run["status"]}: {run.get("error") or ""}', f'{run.get("peak_mib", "-")} MiB'
             measure(what, f"{len(body) / 1e3:.1f} KB", act)
         svc.terminate(); svc.wait(timeout=30)
 

@@ -53,6 +53,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Exit 0 when a running service answers /healthz (a container's HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// One run of the service, in a process of its own (started by `serve` only: its spec
+    /// comes on standard input).
+    #[command(hide = true)]
+    RunJob,
 }
 
 #[derive(Debug, Args)]

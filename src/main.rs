@@ -54,6 +54,10 @@ fn main() -> ExitCode {
     }
     match outcome {
         Ok(code) => code,
+        Err(e) if progress::was_stopped(&e) => {
+            eprintln!("stopped (interrupted); nothing was written");
+            ExitCode::from(130)
+        }
         Err(e) => {
             let text = remedy::render(&e, remedy::FrontEnd::Cli);
             eprintln!("error: {}", rfm_agent::bounded::message(&text));
@@ -101,6 +105,10 @@ fn init_logging(verbose: u8, quiet: bool) {
 /// Runs one command. Commands that wait on the network (agent, batch, serve) are async on
 /// the one runtime `main` owns; the CPU-bound pipeline runs on its blocking threads.
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // A service run's settings come whole in its spec, not from files or the environment.
+    if let Command::RunJob = cli.command {
+        return Ok(rfm_agent::server::job::main().await);
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Segment(args) => {
@@ -125,6 +133,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert(args) => convert_command(args, settings),
+        Command::RunJob => unreachable!("handled above"),
         Command::Healthcheck(args) => {
             let wait = std::time::Duration::try_from_secs_f64(args.timeout)
                 .map_err(|_| anyhow::anyhow!("--timeout {}: give seconds, e.g. 3", args.timeout))?;
@@ -144,7 +153,7 @@ async fn agent_command(args: AgentArgs, mut settings: Settings) -> Result<ExitCo
     .with_currency(&settings.output.currency)
     .with_frequency(settings.rfm.frequency);
     let (fixtures, record) = (args.llm.fixtures.as_deref(), args.llm.record.as_deref());
-    let watch = progress::Watch::default();
+    let watch = interruptible()?;
     let (run, doc) = agent::run::run(&settings, &prompts, fixtures, record, &watch).await?;
     if !settings.output.dir.is_empty() {
         report::write_run(&run, Some(&doc), &settings, Path::new(&settings.output.dir))?;
@@ -178,9 +187,20 @@ fn sample_command(out: &Path) -> Result<ExitCode> {
 /// The pipeline on a blocking thread (a database engine waits on the runtime from there).
 async fn segment_off_the_runtime(settings: &Settings) -> Result<pipeline::SegmentRun> {
     let s = settings.clone();
-    progress::Watch::default()
+    interruptible()?
         .blocking(move || pipeline::run_segment(&s))
         .await?
+}
+
+/// A watch that Ctrl-C (or SIGTERM) stops: the pass ends at its next piece, and the command
+/// exits 130 having written nothing; a second signal ends the process at once.
+fn interruptible() -> Result<progress::Watch> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(progress::Watch::stoppable(stop))
 }
 
 async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCode> {

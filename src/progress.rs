@@ -39,6 +39,17 @@ impl Drop for StopGuard {
     }
 }
 
+/// Whether `e` ends a run that was asked to stop (Ctrl-C, DELETE).
+pub fn was_stopped(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<Stopped>()
+            || matches!(
+                c.downcast_ref::<crate::ingest::IngestError>(),
+                Some(crate::ingest::IngestError::Stopped)
+            )
+    })
+}
+
 /// `Err(Stopped)` once this thread's work was asked to stop.
 pub fn checkpoint() -> Result<(), Stopped> {
     let stop = STOP.with(|s| {
@@ -71,6 +82,15 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// Watches nothing but `stop` (the command line's Ctrl-C).
+    pub fn stoppable(stop: std::sync::Arc<AtomicBool>) -> Watch {
+        Watch {
+            observer: None,
+            stop: Some(stop),
+            busy: Default::default(),
+        }
+    }
+
     pub fn new(
         observer: impl Fn(usize, usize, &str) + Send + Sync + 'static,
         stop: std::sync::Arc<AtomicBool>,

@@ -134,6 +134,25 @@ pub struct ServerSettings {
     pub body_timeout_secs: u64,
     /// Failed sign-ins per client address per minute before 429.
     pub sign_in_attempts_per_minute: u32,
+    /// Memory for all runs together, in MiB: each run holds its `[limits] max_memory_mb`
+    /// while it lives, and waits when that is spent.
+    pub max_memory_mb: u64,
+    /// Finished runs kept; the oldest go first.
+    pub keep_runs: usize,
+    /// What the stored runs may take on disk, in GB; the oldest finished runs go first.
+    pub max_store_gb: f64,
+    /// Addresses of reverse proxies (IPs or CIDR blocks) whose `X-Forwarded-For` names the
+    /// client, for throttling each client on its own; none by default.
+    pub trusted_proxies: Vec<String>,
+    /// The address users reach the service at (e.g. https://rfm.example.com): requests that
+    /// change something must come from it or from the service's own host; an https address
+    /// makes the sign-in cookie `Secure`.
+    pub public_url: String,
+    /// Mark the sign-in cookie `Secure` (only sent over HTTPS) even without an https
+    /// `public_url`.
+    pub secure_cookies: bool,
+    /// How long a sign-in lasts, in hours.
+    pub session_hours: u64,
 }
 
 impl Default for ServerSettings {
@@ -148,6 +167,13 @@ impl Default for ServerSettings {
             header_timeout_secs: 10,
             body_timeout_secs: 30,
             sign_in_attempts_per_minute: 10,
+            max_memory_mb: 4 << 10,
+            keep_runs: 500,
+            max_store_gb: 10.0,
+            trusted_proxies: Vec::new(),
+            public_url: String::new(),
+            secure_cookies: false,
+            session_hours: 12,
         }
     }
 }
@@ -483,7 +509,10 @@ impl Settings {
             Environment::with_prefix("RFM_AGENT")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // RFM_AGENT__SERVER__TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies"),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
         if crate::agent::gate::language(&settings.agent.locale).is_none() {

@@ -19,15 +19,21 @@ pub struct InputLimits {
     /// Bytes read from the input after decompression, in MiB. Streamed formats (CSV, gzip,
     /// Parquet) hold only a piece at a time, so this bounds time rather than memory.
     pub max_input_mb: u64,
-    /// What a reader holds in memory at once, in MiB: an XLSX workbook's inflated parts (a
-    /// sheet is read whole), one Parquet row group's mapped columns, a file read whole by
-    /// `convert`.
+    /// What a run may hold in memory, in MiB. The service reserves it for each run and
+    /// stops a run that passes it; the default customer and invoice limits are derived from it.
+    pub max_memory_mb: u64,
+    /// What a reader holds in memory at once, in MiB, counted as it is decoded: an XLSX
+    /// workbook (its bytes, shared strings and cells), the Parquet row groups read together,
+    /// a file read whole by `convert`.
     pub max_chunk_mb: u64,
     /// Data rows.
     pub max_rows: u64,
-    /// Distinct customers: the state of a run grows with them (about 100 bytes each).
+    /// Distinct customers, when set (0: no limit of its own). Whatever it says, customers
+    /// and the invoices kept for them must fit in what `max_memory_mb` leaves for them, at
+    /// [`BYTES_PER_CUSTOMER`] and [`BYTES_PER_INVOICE`] each.
     pub max_customers: u64,
-    /// Distinct (customer, invoice) pairs kept to count invoices exactly (about 24 bytes each).
+    /// Distinct (customer, invoice) pairs kept to count invoices exactly, when set (0: no
+    /// limit of its own).
     pub max_invoices: u64,
     /// Columns in the header (all of them, mapped or not).
     pub max_columns: u64,
@@ -39,17 +45,53 @@ impl Default for InputLimits {
     fn default() -> Self {
         InputLimits {
             max_input_mb: 64 << 10,
-            max_chunk_mb: 1 << 10,
+            max_memory_mb: 2 << 10,
+            max_chunk_mb: 512,
             max_rows: 1_000_000_000,
-            max_customers: 20_000_000,
-            max_invoices: 100_000_000,
+            max_customers: 0,
+            max_invoices: 0,
             max_columns: 1_000,
             max_field_kb: 64,
         }
     }
 }
 
+/// What a run holds per customer at its peak, measured on the whole run (pass, clusters,
+/// predictions, report): 5,000,000 customers took 2.2 GB and 1,000,000 took 0.6 GB, about
+/// 440 and 540 bytes each beyond the process's own (bench/RESULTS.md).
+pub const BYTES_PER_CUSTOMER: u64 = 512;
+
+/// What one distinct (customer, invoice) pair takes in the set that counts invoices.
+pub const BYTES_PER_INVOICE: u64 = 48;
+
+/// What a run holds besides its readers and its customers: the program, its threads, the
+/// charts and the report.
+pub const BASE_BYTES: u64 = 128 << 20;
+
 impl InputLimits {
+    /// What `max_memory_mb` leaves for the per-customer state: the run's memory less a
+    /// reader's (`max_chunk_mb`) and the program's own ([`BASE_BYTES`]); 64 MiB at least.
+    pub fn state_bytes(&self) -> u64 {
+        self.memory_bytes()
+            .saturating_sub(self.chunk_bytes())
+            .saturating_sub(BASE_BYTES)
+            .max(64 << 20)
+    }
+
+    /// The most customers a run takes (with no invoices kept): `max_customers` if set and
+    /// smaller, else what [`InputLimits::state_bytes`] holds.
+    pub fn customers(&self) -> u64 {
+        let held = self.state_bytes() / BYTES_PER_CUSTOMER;
+        match self.max_customers {
+            0 => held,
+            n => n.min(held),
+        }
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        self.max_memory_mb.saturating_mul(1 << 20)
+    }
+
     pub fn input_bytes(&self) -> u64 {
         self.max_input_mb.saturating_mul(1 << 20)
     }
@@ -102,26 +144,45 @@ impl InputLimits {
         refuse(path, detail, "max_chunk_mb")
     }
 
-    /// Refuses more than `max_customers` distinct customers.
+    /// Refuses more distinct customers than `max_customers`, when it is set.
     pub fn check_customers(&self, path: &str, customers: u64) -> Result<(), IngestError> {
-        if customers > self.max_customers {
-            let detail = format!(
-                "more than {} distinct customers, the limit",
-                self.max_customers
-            );
-            return Err(refuse(path, detail, "max_customers"));
+        match self.max_customers {
+            n if n > 0 && customers > n => {
+                let detail = format!("more than {n} distinct customers, the limit");
+                Err(refuse(path, detail, "max_customers"))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    /// Refuses more than `max_invoices` distinct (customer, invoice) pairs.
+    /// Refuses more distinct (customer, invoice or period) pairs than `max_invoices`, when
+    /// it is set.
     pub fn check_invoices(&self, path: &str, invoices: u64) -> Result<(), IngestError> {
-        if invoices > self.max_invoices {
+        match self.max_invoices {
+            n if n > 0 && invoices > n => {
+                let detail = format!(
+                    "more than {n} distinct invoices, the limit for counting invoices (frequency = lines needs no such memory)"
+                );
+                Err(refuse(path, detail, "max_invoices"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a run whose per-customer state (customers, and the invoices and purchase
+    /// periods kept for them) would pass what `max_memory_mb` leaves for it.
+    pub fn check_state(&self, path: &str, customers: u64, pairs: u64) -> Result<(), IngestError> {
+        let need = customers
+            .saturating_mul(BYTES_PER_CUSTOMER)
+            .saturating_add(pairs.saturating_mul(BYTES_PER_INVOICE));
+        if need > self.state_bytes() {
             let detail = format!(
-                "more than {} distinct invoices, the limit for --frequency invoices (--frequency lines needs no such memory)",
-                self.max_invoices
+                "{customers} customers and {pairs} invoices or purchase days need more than the \
+                 {} MiB a run's memory of {} MiB leaves for them",
+                self.state_bytes() >> 20,
+                self.max_memory_mb
             );
-            return Err(refuse(path, detail, "max_invoices"));
+            return Err(refuse(path, detail, "max_memory_mb"));
         }
         Ok(())
     }

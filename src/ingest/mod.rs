@@ -92,6 +92,9 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Options(String),
+    /// The run was asked to stop (Ctrl-C) while a reader worked.
+    #[error("the run was stopped")]
+    Stopped,
     /// Internal: auto-detected UTF-8 turned out wrong after non-ASCII text was already
     /// read as UTF-8; the pass starts again reading Latin-1.
     #[error("{path}: the text is not UTF-8 after all; read again as Latin-1")]

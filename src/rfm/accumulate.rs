@@ -217,9 +217,9 @@ impl Accumulator {
                 continue;
             }
             let id = self.keys.len() as u32;
-            self.settings
-                .limits
-                .check_customers(&self.settings.path, u64::from(id) + 1)?;
+            let limits = &self.settings.limits;
+            limits.check_customers(&self.settings.path, u64::from(id) + 1)?;
+            limits.check_state(&self.settings.path, u64::from(id) + 1, self.pairs())?;
             self.index.insert(key.clone(), id);
             self.keys.push(key);
             {
@@ -332,13 +332,7 @@ impl Accumulator {
         }
         c.lines += 1;
         c.last = c.last.max(millis);
-        if let Some(h) = self.histories.as_mut() {
-            h.add(id, millis, value);
-            let pairs = h.pairs() as u64;
-            self.settings
-                .limits
-                .check_invoices(&self.settings.path, pairs)?;
-        }
+        let mut new_invoice = false;
         if self.settings.frequency == Frequency::Invoices {
             if flags & NO_INVOICE != 0 {
                 c.invoices += 1;
@@ -346,14 +340,35 @@ impl Accumulator {
                 c.last_invoice = invoice;
                 if self.invoices.insert((id, invoice)) {
                     c.invoices += 1;
-                    let n = self.invoices.len() as u64;
-                    self.settings
-                        .limits
-                        .check_invoices(&self.settings.path, n)?;
+                    new_invoice = true;
                 }
             }
         }
+        if new_invoice {
+            self.check_pairs(self.invoices.len() as u64)?;
+        }
+        let new_period = self.histories.as_mut().and_then(|h| {
+            let before = h.pairs();
+            h.add(id, millis, value);
+            (h.pairs() > before).then(|| h.pairs() as u64)
+        });
+        if let Some(periods) = new_period {
+            self.check_pairs(periods)?;
+        }
         Ok(())
+    }
+
+    /// Distinct (customer, invoice) and (customer, period) pairs kept so far.
+    fn pairs(&self) -> u64 {
+        let periods = self.histories.as_ref().map_or(0, |h| h.pairs());
+        (self.invoices.len() + periods) as u64
+    }
+
+    /// After a new pair: `max_invoices` for this kind of pair, and the memory of the state.
+    fn check_pairs(&self, of_kind: u64) -> Result<(), IngestError> {
+        let (limits, path) = (&self.settings.limits, &self.settings.path);
+        limits.check_invoices(path, of_kind)?;
+        limits.check_state(path, self.keys.len() as u64, self.pairs())
     }
 
     /// Takes what an engine aggregated where the data lives: the rows and revenue read, the

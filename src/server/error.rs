@@ -25,7 +25,9 @@ pub enum ApiError {
     Busy { running: usize, queued: usize },
     #[error("the upload is larger than the limit of {0} MB (setting [server] max_upload_mb)")]
     TooLarge(u64),
-    #[error("internal error: {0}; the service log has details")]
+    /// The reference of the log line that has the details (never the details themselves: a
+    /// panic's or a library's words are not for clients).
+    #[error("internal error (reference {0}); the service's log has the details")]
     Internal(String),
     #[error(
         "too many failed sign-ins from this address; try again in {0} s (setting [server] sign_in_attempts_per_minute)"
@@ -49,9 +51,16 @@ impl ApiError {
     }
 
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        tracing::error!("{e}");
-        ApiError::Internal(e.to_string())
+        let incident = incident();
+        tracing::error!(incident = %incident, "{e}");
+        ApiError::Internal(incident)
     }
+}
+
+/// A short random reference that ties what a client is told to the log line with details.
+pub fn incident() -> String {
+    use rand::Rng;
+    format!("{:08x}", rand::thread_rng().r#gen::<u32>())
 }
 
 impl IntoResponse for ApiError {

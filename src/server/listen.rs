@@ -36,6 +36,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// failed (they cannot finish without the process, which ends when this returns).
 pub async fn serve(state: AppState, bind: SocketAddr) -> Result<()> {
     let state = Arc::new(state);
+    super::retention::prune_now(&state);
     let stopping = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, stopping.clone())?;

@@ -3,14 +3,19 @@
 //! under `--data-dir`.
 
 mod auth;
+mod child;
 mod dashboard;
 mod datadir;
 mod error;
+pub mod job;
 mod linger;
 mod listen;
 pub mod options;
 pub mod probe;
+mod retention;
 mod runs;
+mod sessions;
+pub mod spec;
 mod stall;
 pub mod store;
 mod throttle;
@@ -42,10 +47,18 @@ pub struct AppState {
     pub token: Option<String>,
     /// At most `[server] max_running` runs compute at once.
     slots: Arc<tokio::sync::Semaphore>,
+    /// `[server] max_memory_mb`, one permit a MiB: a run holds its limit while it lives.
+    memory: Arc<tokio::sync::Semaphore>,
+    /// The program each run's process runs (`run-job`): this one, unless a test says.
+    runner: PathBuf,
     /// Runs queued or computing, each with the flag that stops it (DELETE, time limit).
     active: std::sync::Mutex<std::collections::HashMap<String, Arc<worker::RunStop>>>,
     /// Failed sign-ins per client address.
     attempts: throttle::Attempts,
+    /// `[server] trusted_proxies`, whose X-Forwarded-For names the client.
+    proxies: throttle::Proxies,
+    /// Sign-ins of the dashboard.
+    sessions: sessions::Sessions,
     /// Held while the service runs: one service per data folder.
     _lock: datadir::Lock,
 }
@@ -77,9 +90,23 @@ impl AppState {
         let slots = Arc::new(tokio::sync::Semaphore::new(
             settings.server.max_running.max(1),
         ));
+        let mib = settings
+            .server
+            .max_memory_mb
+            .clamp(1, u64::from(u32::MAX >> 3));
+        let memory = Arc::new(tokio::sync::Semaphore::new(mib as usize));
+        let runner = std::env::current_exe()
+            .context("cannot find this program, which runs each run in a process of its own")?;
+        let proxies = throttle::Proxies::parse(&settings.server.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
+        let hours = settings.server.session_hours.clamp(1, 24 * 366);
         Ok(AppState {
             data_dir: data_dir.to_path_buf(),
             store,
+            memory,
+            runner,
+            proxies,
+            sessions: sessions::Sessions::new(std::time::Duration::from_secs(hours * 3600)),
             attempts: throttle::Attempts::new(settings.server.sign_in_attempts_per_minute),
             settings,
             token,
@@ -87,6 +114,12 @@ impl AppState {
             active: Default::default(),
             _lock: lock,
         })
+    }
+
+    /// Runs each run with `program run-job` (tests: the built binary, not the test harness).
+    pub fn with_runner(mut self, program: impl Into<PathBuf>) -> AppState {
+        self.runner = program.into();
+        self
     }
 
     /// The stop handle of a run about to be queued.
@@ -128,6 +161,25 @@ impl AppState {
         (self.settings.server.max_upload_mb as usize).saturating_mul(1 << 20)
     }
 
+    /// The largest body a route takes, checked against a declared Content-Length before
+    /// anything is read (the routes' own limits apply while a body is read).
+    fn body_limit(&self, method: &axum::http::Method, path: &str) -> usize {
+        match (method.as_str(), path) {
+            ("POST", "/v1/runs") => self.upload_body_limit(),
+            ("POST", "/sign-in") => auth::SIGN_IN_BODY,
+            ("POST", "/v1/columns") => dashboard::HEADER_BODY,
+            ("POST", p) if p.starts_with("/v1/runs/") && p.ends_with("/campaigns") => {
+                runs::CAMPAIGNS_BODY
+            }
+            _ => SMALL_BODY,
+        }
+    }
+
+    /// Room for the multipart framing around a file of exactly the upload limit.
+    fn upload_body_limit(&self) -> usize {
+        self.max_upload_bytes().saturating_add(64 << 10)
+    }
+
     /// Runs that may be queued or running at once.
     fn max_active(&self) -> usize {
         self.settings.server.max_running.max(1) + self.settings.server.max_queued
@@ -135,6 +187,9 @@ impl AppState {
 }
 
 type Shared = Arc<AppState>;
+
+/// The largest body of a request to any other route.
+const SMALL_BODY: usize = 64 << 10;
 
 /// One line per request at `-v`: method, path (never the query), status and time.
 async fn log_request(
@@ -199,8 +254,7 @@ pub fn route_paths() -> Vec<&'static str> {
 
 /// The application.
 pub fn app(state: Shared) -> Router {
-    // Room for the multipart framing around a file of exactly the limit.
-    let body_limit = state.max_upload_bytes().saturating_add(64 << 10);
+    let body_limit = state.upload_body_limit();
     let protected = protected_routes()
         .into_iter()
         .fold(Router::new(), |r, (path, route)| r.route(path, route))
@@ -220,7 +274,10 @@ pub fn app(state: Shared) -> Router {
             state.clone(),
             auth::same_origin_only,
         ))
-        .layer(middleware::from_fn(auth::refuse_secrets_in_url))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_request,
+        ))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::map_response(

@@ -107,20 +107,26 @@ fn take(run: &mut RunOptions, name: &str, text: String) -> Result<(), String> {
             flag(name, &text)?;
         }
         "predict" => run.predict = Some(flag(name, &text)?),
-        n if n.contains("key") || n.contains("token") || n == "base_url" => {
-            return Err(format!(
-                "`{n}` cannot be set through the API: keys and endpoints are the server's \
-                 settings (environment or config)"
-            ));
-        }
-        other => {
-            return Err(format!(
-                "unknown option `{other}`; the options are {}",
-                NAMES.join(", ")
-            ));
-        }
+        other => check_name(other)?,
     }
     Ok(())
+}
+
+/// Refuses a name that is not an option, saying what to do (read before its value is).
+pub fn check_name(name: &str) -> Result<(), String> {
+    match name {
+        n if NAMES.contains(&n) => Ok(()),
+        n if n.contains("key") || n.contains("token") || n == "base_url" => Err(format!(
+            "`{}` cannot be set through the API: keys and endpoints are the server's \
+             settings (environment or config)",
+            crate::bounded::value(n, MAX_NAME)
+        )),
+        other => Err(format!(
+            "unknown option `{}`; the options are {}",
+            crate::bounded::value(other, MAX_NAME),
+            NAMES.join(", ")
+        )),
+    }
 }
 
 /// A true/false option.

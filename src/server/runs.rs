@@ -2,7 +2,7 @@
 //! delete, and the migration between two runs.
 
 use crate::run_folder::RunFolder;
-use crate::server::store::RunStatus;
+use crate::server::store::{RunRecord, RunStatus};
 use std::path::Path as FsPath;
 
 use axum::Json;
@@ -35,7 +35,7 @@ fn new_id() -> String {
 }
 
 /// Longest form field name, option value and upload file name accepted (and echoed).
-use options::{MAX_NAME as MAX_OPTION_NAME, MAX_VALUE as MAX_OPTION_VALUE};
+use options::MAX_VALUE as MAX_OPTION_VALUE;
 const MAX_FILE_NAME: usize = 255;
 
 fn busy(s: &Shared) -> ApiError {
@@ -50,8 +50,39 @@ pub async fn readyz(State(s): State<Shared>) -> Result<&'static str, ApiError> {
     Ok("ready")
 }
 
-pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"runs": s.store.list()?})))
+/// `GET /v1/runs?limit=&after=`: one page of runs, newest first.
+#[derive(serde::Deserialize)]
+pub struct Page {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// Runs a page holds by default, and at most.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+pub async fn list(
+    State(s): State<Shared>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let after = match &page.after {
+        Some(c) => Some(RunRecord::parse_cursor(c).ok_or_else(|| {
+            ApiError::BadRequest("`after` must be the `next` of an earlier page".into())
+        })?),
+        None => None,
+    };
+    let mut runs = s.store.page(limit + 1, after)?;
+    let next = (runs.len() > limit).then(|| {
+        runs.truncate(limit);
+        runs.last().map(RunRecord::cursor)
+    });
+    Ok(Json(json!({"runs": runs, "next": next.flatten()})))
 }
 
 /// Upload extensions accepted, and the name the upload is stored under.
@@ -71,14 +102,30 @@ fn stored_name(client_name: &str) -> Result<String, ApiError> {
     Ok(format!("input{ext}"))
 }
 
+/// Refuses a form field by its name alone, before its value is read: `file` and the run's
+/// options are the only fields.
+fn check_field_name(name: &str) -> Result<(), ApiError> {
+    match name {
+        "file" => Ok(()),
+        _ => options::check_name(name).map_err(ApiError::BadRequest),
+    }
+}
+
 /// The uploaded file (client's name, where it was streamed to, size) and the options.
 type Form = (
     Option<(String, tempfile::TempPath, u64)>,
     Map<String, Value>,
 );
 
+/// Form fields read at most (the file, and each option once, with room to spare).
+const MAX_FIELDS: usize = 32;
+
+/// Bytes of all option values together.
+const MAX_OPTION_BYTES: usize = 64 << 10;
+
 /// Reads the upload form: the file streams to a temporary file beside the runs, never whole
-/// into memory; names and option values are length-checked before anything keeps them.
+/// into memory; a field is refused at its header when its name is not one the form takes,
+/// and the number of fields and the bytes of the options are bounded as they are read.
 async fn read_form(s: &Shared, mut form: Multipart) -> Result<Form, ApiError> {
     let limit_mb = s.settings.server.max_upload_mb;
     let form_error = |e: axum::extract::multipart::MultipartError| {
@@ -92,22 +139,30 @@ async fn read_form(s: &Shared, mut form: Multipart) -> Result<Form, ApiError> {
         }
     };
     let mut file = None;
-    let mut opts = Map::new();
+    let (mut opts, mut fields, mut option_bytes) = (Map::new(), 0usize, 0usize);
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or("").to_string();
-        if name.len() > MAX_OPTION_NAME {
+        check_field_name(&name)?;
+        fields += 1;
+        if fields > MAX_FIELDS || (name != "file" && opts.contains_key(&name)) {
             return Err(ApiError::BadRequest(format!(
-                "a form field name of {} bytes is too long; the fields are file, sample and the run options",
-                name.len()
+                "the form has more than {MAX_FIELDS} fields or a field twice (`{name}`); send the \
+                 file and each option once"
             )));
         }
         if name != "file" {
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(form_error)? {
                 value.extend_from_slice(&chunk);
+                option_bytes += chunk.len();
                 if value.len() > MAX_OPTION_VALUE {
                     return Err(ApiError::BadRequest(format!(
                         "the option `{name}` is longer than {MAX_OPTION_VALUE} bytes; send a shorter value"
+                    )));
+                }
+                if option_bytes > MAX_OPTION_BYTES {
+                    return Err(ApiError::BadRequest(format!(
+                        "the options come to more than {MAX_OPTION_BYTES} bytes; send shorter values"
                     )));
                 }
             }

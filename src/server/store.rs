@@ -63,12 +63,16 @@ impl FromSql for RunStatus {
 /// The database's schema, one step per version: step i takes a database at
 /// `PRAGMA user_version` i to i + 1. Version 0 is a new file, or one written before the
 /// version was kept (its table is the one step 0 creates).
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS runs (
      id TEXT PRIMARY KEY, status TEXT NOT NULL, created TEXT NOT NULL,
      updated TEXT NOT NULL, input_name TEXT NOT NULL, options TEXT NOT NULL,
      progress TEXT NOT NULL DEFAULT '', error TEXT,
      percent INTEGER NOT NULL DEFAULT 0
- );"];
+ );",
+    // The most resident memory the run's process took, in MiB.
+    "ALTER TABLE runs ADD COLUMN peak_mib INTEGER;",
+];
 
 /// Brings `db` to the current schema, in one transaction per step.
 fn migrate(db: &mut Connection) -> rusqlite::Result<()> {
@@ -104,6 +108,27 @@ pub struct RunRecord {
     pub percent: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The most resident memory the run's process took, in MiB (once it has ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_mib: Option<u64>,
+}
+
+impl RunRecord {
+    /// Where a page that ends with this run goes on: its creation time and id.
+    pub fn cursor(&self) -> String {
+        format!("{}_{}", self.created, self.id)
+    }
+
+    /// A cursor read back; `None` when it is not one.
+    pub fn parse_cursor(text: &str) -> Option<(&str, &str)> {
+        let (created, id) = text.split_once('_')?;
+        let plain = |s: &str, extra: &[u8]| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+        };
+        (created.len() == 20 && plain(created, b"-:") && id.len() == 16 && plain(id, b""))
+            .then_some((created, id))
+    }
 }
 
 /// What [`Store::requeue`] did.
@@ -224,6 +249,7 @@ impl Store {
             progress: r.get(6)?,
             error: r.get(7)?,
             percent: r.get(8)?,
+            peak_mib: r.get(9)?,
         })
     }
 
@@ -232,7 +258,7 @@ impl Store {
             .lock()
             .unwrap()
             .query_row(
-                "SELECT id, status, created, updated, input_name, options, progress, error, percent FROM runs WHERE id = ?1",
+                "SELECT id, status, created, updated, input_name, options, progress, error, percent, peak_mib FROM runs WHERE id = ?1",
                 params![id],
                 Self::row,
             )
@@ -240,12 +266,45 @@ impl Store {
     }
 
     pub fn list(&self) -> rusqlite::Result<Vec<RunRecord>> {
+        self.page(usize::MAX, None)
+    }
+
+    /// At most `limit` runs, newest first, after the run `after` (its creation time and id,
+    /// as [`RunRecord::cursor`] gives them).
+    pub fn page(
+        &self,
+        limit: usize,
+        after: Option<(&str, &str)>,
+    ) -> rusqlite::Result<Vec<RunRecord>> {
         let db = self.db.lock().unwrap();
         let mut stmt = db.prepare(
-            "SELECT id, status, created, updated, input_name, options, progress, error, percent FROM runs ORDER BY created DESC, id",
+            "SELECT id, status, created, updated, input_name, options, progress, error, percent, peak_mib FROM runs \
+             WHERE ?1 IS NULL OR created < ?1 OR (created = ?1 AND id > ?2) \
+             ORDER BY created DESC, id LIMIT ?3",
         )?;
-        let rows = stmt.query_map([], Self::row)?;
+        let (created, id) = after.unzip();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![created, id, limit], Self::row)?;
         rows.collect()
+    }
+
+    /// Finished (done or failed) runs, oldest first.
+    pub fn finished_oldest_first(&self) -> rusqlite::Result<Vec<String>> {
+        let db = self.db.lock().unwrap();
+        let mut stmt = db.prepare(
+            "SELECT id FROM runs WHERE status IN ('done', 'failed') ORDER BY created, id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    /// Records the most memory the run's process took.
+    pub fn set_peak(&self, id: &str, mib: u64) -> rusqlite::Result<()> {
+        self.db.lock().unwrap().execute(
+            "UPDATE runs SET peak_mib = ?2 WHERE id = ?1",
+            params![id, i64::try_from(mib).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
     }
 
     pub fn delete(&self, id: &str) -> rusqlite::Result<bool> {
@@ -316,7 +375,7 @@ mod tests {
         drop(s);
         let err = Store::open(dir.path()).err().unwrap().to_string();
         assert!(
-            err.starts_with("the run database has schema version 2"),
+            err.starts_with("the run database has schema version 3"),
             "{err}"
         );
     }

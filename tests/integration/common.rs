@@ -317,6 +317,15 @@ pub fn llm_server() -> Option<std::ffi::OsString> {
 /// A minimal workbook: one sheet with `sheet_xml` as its `<sheetData>` content (inline
 /// strings), plus `extra` parts.
 pub fn xlsx(sheet_data: &str, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    xlsx_with_dimension(sheet_data, extra, "")
+}
+
+/// The same, with `dimension` (e.g. `<dimension ref="A1:XFD1048576"/>`) before the data.
+pub fn xlsx_with_dimension(
+    sheet_data: &str,
+    extra: &[(&str, Vec<u8>)],
+    dimension: &str,
+) -> Vec<u8> {
     use std::io::Write;
     use zip::write::SimpleFileOptions;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -326,7 +335,7 @@ pub fn xlsx(sheet_data: &str, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
         ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.into()),
         ("xl/workbook.xml", r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.into()),
         ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.into()),
-        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#)),
+        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dimension}<sheetData>{sheet_data}</sheetData></worksheet>"#)),
     ];
     for (name, text) in parts {
         zip.start_file(name, o).unwrap();
@@ -354,7 +363,8 @@ pub async fn run_on_named_source(
     let mut settings = rfm_agent::settings::Settings::default();
     settings.llm.backend = rfm_agent::settings::Backend::Off;
     settings.sources.insert("shop".into(), source);
-    let state = std::sync::Arc::new(AppState::new(dir.path(), settings, None).unwrap());
+    let state = AppState::new(dir.path(), settings, None).unwrap();
+    let state = std::sync::Arc::new(state.with_runner(assert_cmd::cargo::cargo_bin("rfm-agent")));
     let call = |req: axum::http::Request<axum::body::Body>| {
         let state = state.clone();
         async move {

@@ -12,6 +12,7 @@ fn opts() -> ReadOptions {
     ReadOptions {
         limits: InputLimits {
             max_input_mb: 4,
+            max_memory_mb: 64,
             max_chunk_mb: 4,
             max_rows: 10_000,
             max_customers: 5_000,
@@ -26,6 +27,11 @@ fn opts() -> ReadOptions {
 /// Reads and cleans `bytes` as `format`; any outcome but a panic is fine, and errors stay
 /// short.
 fn read(bytes: Vec<u8>, format: FileFormat) {
+    read_with(bytes, format, ColumnMap::default());
+}
+
+/// The same with the columns mapped by `columns`.
+fn read_with(bytes: Vec<u8>, format: FileFormat, columns: ColumnMap) {
     let input = Input::Bytes {
         bytes: bytes.into(),
         name: "fuzz.in".into(),
@@ -33,6 +39,7 @@ fn read(bytes: Vec<u8>, format: FileFormat) {
     let opts = ScanOptions {
         read: ReadOptions {
             format: Some(format),
+            columns,
             ..opts()
         },
         clean: Default::default(),
@@ -207,5 +214,87 @@ proptest! {
         if map.apply_overrides(&spec).is_ok() {
             let _ = rfm_agent::ingest::resolve_columns(&map, &headers, "fuzz.csv");
         }
+    }
+}
+
+/// A shared-strings part whose header says anything: `uniqueCount` and `count` as digits of
+/// any length (or not digits), and entries of any text; with a sheet whose `dimension` says
+/// anything too. calamine reserves by `uniqueCount`: the reader must refuse, never allocate
+/// by it (an abort here ends the whole test run).
+fn shared_strings_book() -> impl Strategy<Value = Vec<u8>> {
+    let count = prop_oneof![
+        Just(String::new()),
+        "[0-9]{1,30}".prop_map(|d| format!(r#" uniqueCount="{d}""#)),
+        "[0-9]{1,30}".prop_map(|d| format!(r#" count="{d}" uniqueCount="{d}""#)),
+        "\\PC{0,12}".prop_map(|v| format!(r#" uniqueCount="{}""#, v.replace(['"', '<', '&'], ""))),
+    ];
+    let entries = prop::collection::vec("[a-z ]{0,20}", 0..20);
+    let dimension = ("[A-Z]{1,9}[0-9]{1,12}", "[A-Z]{1,9}[0-9]{1,12}");
+    (count, entries, dimension).prop_map(|(count, entries, (from, to))| {
+        let items: String = entries
+            .iter()
+            .map(|t| format!("<si><t>{t}</t></si>"))
+            .collect();
+        let sst = format!(r#"<?xml version="1.0"?><sst xmlns="x"{count}>{items}</sst>"#);
+        let cells: String = (0..8)
+            .map(|i| {
+                format!(
+                    r#"<c r="{}1" t="s"><v>{i}</v></c>"#,
+                    (b'A' + i as u8) as char
+                )
+            })
+            .collect();
+        let sheet = format!(r#"<row r="1">{cells}</row>"#);
+        let dimension = format!(r#"<dimension ref="{from}:{to}"/>"#);
+        let parts = [("xl/sharedStrings.xml", sst.into_bytes())];
+        crate::common::xlsx_with_dimension(&sheet, &parts, &dimension)
+    })
+}
+
+/// A crafted Parquet file (tests/integration/craft.rs) whose dictionary and page headers say
+/// anything: value counts and sizes of any i32, a dictionary of any few values.
+fn parquet_with_any_headers() -> impl Strategy<Value = Vec<u8>> {
+    let lie = prop_oneof![
+        Just(None),
+        any::<i32>().prop_map(Some),
+        (0i32..64).prop_map(Some)
+    ];
+    let values = prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6);
+    (
+        lie.clone(),
+        lie.clone(),
+        lie.clone(),
+        lie,
+        values,
+        0usize..300,
+    )
+        .prop_map(
+            |(dict_values, page_values, inflated, dict_inflated, values, rows)| {
+                let lie = crate::craft::Lie {
+                    dict_values,
+                    page_values,
+                    inflated,
+                    dict_inflated,
+                };
+                crate::craft::parquet(rows.max(1), &values, lie)
+            },
+        )
+}
+
+fn read_crafted(bytes: Vec<u8>) {
+    let mut columns = ColumnMap::default();
+    columns.apply_overrides(crate::craft::COLUMNS).unwrap();
+    read_with(bytes, FileFormat::Parquet, columns);
+}
+
+proptest! {
+    #[test]
+    fn xlsx_shared_string_headers_are_never_trusted(bytes in shared_strings_book()) {
+        read(bytes, FileFormat::Xlsx);
+    }
+
+    #[test]
+    fn parquet_dictionaries_and_page_headers_are_never_trusted(bytes in parquet_with_any_headers()) {
+        read_crafted(bytes);
     }
 }

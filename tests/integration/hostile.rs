@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::common::{Service, bin, fails, multipart_body, std_bin, write, xlsx};
 
-const TOKEN: &str = "hostile-test-token-0123456789";
+pub(crate) const TOKEN: &str = "hostile-test-token-0123456789";
 
 // ---------------------------------------------------------------------------------------
 // Inputs
@@ -85,7 +85,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A valid small CSV with `n` customers.
-fn small_csv(n: usize) -> String {
+pub(crate) fn small_csv(n: usize) -> String {
     let mut s = String::from(
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n",
     );
@@ -487,7 +487,7 @@ fn serve_makes_an_existing_data_dir_private() {
 /// The service as its own process, driven over HTTP with the token.
 pub(crate) struct Api {
     pub(crate) svc: Service,
-    http: reqwest::blocking::Client,
+    pub(crate) http: reqwest::blocking::Client,
 }
 
 impl Api {
@@ -514,7 +514,7 @@ impl Api {
             .bearer_auth(TOKEN)
     }
 
-    fn upload(&self, fields: &[(&str, Option<&str>, &[u8])]) -> (u16, String) {
+    pub(crate) fn upload(&self, fields: &[(&str, Option<&str>, &[u8])]) -> (u16, String) {
         let (kind, body) = multipart_body(fields);
         let r = self
             .req(reqwest::Method::POST, "/v1/runs")
@@ -536,7 +536,7 @@ impl Api {
         self.wait(&id)
     }
 
-    fn wait(&self, id: &str) -> Value {
+    pub(crate) fn wait(&self, id: &str) -> Value {
         let started = Instant::now();
         loop {
             let v: Value = self
@@ -557,7 +557,7 @@ impl Api {
     }
 
     /// The service is up and a normal run finishes.
-    fn still_serves(&self, after: &str) {
+    pub(crate) fn still_serves(&self, after: &str) {
         let r = self.http.get(self.svc.url("/healthz")).send();
         assert!(
             r.is_ok_and(|r| r.status() == 200),
@@ -571,7 +571,12 @@ impl Api {
         assert_eq!(v["run"]["status"], "done", "after {after}: {v}");
     }
 
-    fn failed_with(&self, what: &str, fields: &[(&str, Option<&str>, &[u8])], says: &str) {
+    pub(crate) fn failed_with(
+        &self,
+        what: &str,
+        fields: &[(&str, Option<&str>, &[u8])],
+        says: &str,
+    ) {
         let v = self.run(fields);
         assert_eq!(v["run"]["status"], "failed", "{what}: {v}");
         let error = v["run"]["error"].as_str().unwrap_or_default();
@@ -723,36 +728,37 @@ fn service_limits_sign_in() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert!(r.json::<Value>().unwrap()["error"].is_string());
-    for _ in 0..5 {
-        let r = api
-            .http
+    let sign_in = |token: &str| {
+        api.http
             .post(api.svc.url("/sign-in"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body("token=wrong-guess")
+            .body(format!("token={token}"))
             .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 401);
+            .unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(sign_in("wrong-guess").status().as_u16(), 401);
     }
-    let r = api
-        .http
-        .post(api.svc.url("/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={TOKEN}"))
-        .send()
-        .unwrap();
+    let r = sign_in("wrong-guess");
     assert_eq!(
         r.status().as_u16(),
         429,
-        "even the right token waits once the attempts are used up"
+        "wrong guesses wait once the attempts are used up"
     );
     assert!(r.headers().contains_key("retry-after"));
-    let r = api
-        .http
-        .get(api.svc.url("/v1/runs"))
-        .bearer_auth("another-wrong-guess")
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 429, "bearer guesses count too");
+    let bearer = |token: &str| {
+        (api.http.get(api.svc.url("/v1/runs")))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        bearer("another-wrong-guess"),
+        429,
+        "bearer guesses count too"
+    );
     // The limit is per address: a client on another loopback address is served as usual.
     rfm_agent::tls::install();
     let other = reqwest::blocking::Client::builder()

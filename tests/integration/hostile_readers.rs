@@ -36,7 +36,7 @@ fn refused(input: &str, extra: &[&str], env: &[(&str, &str)], says: &str, peak_m
 
 const NS: &str = r#"xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main""#;
 
-fn header_row() -> String {
+pub(crate) fn header_row() -> String {
     let cells: String = (rfm_agent::sample::HEADER.iter().enumerate())
         .map(|(i, h)| {
             let col = (b'A' + i as u8) as char;
@@ -241,7 +241,7 @@ fn parquet_page_headers_are_audited() {
             "inflated-wide",
             lie(|l| l.inflated = MAX),
             &wide[..],
-            "need more than the 1024 MiB",
+            "need more than the 512 MiB",
         ),
         (
             "dict-values",
@@ -378,4 +378,51 @@ fn dates_after_the_run_do_not_move_the_snapshot() {
         crate::common::ledger_rule(&given, "dated after the run"),
         None
     );
+}
+
+/// Ctrl-C reaches the work: the pass stops at its next piece, the command says so and
+/// exits 130, and nothing is written (before, the signal's default ended the process
+/// wherever it was).
+#[test]
+fn ctrl_c_stops_a_long_read_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = crate::hostile::small_csv(1)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+        + "\n";
+    for i in 0..3_000_000u32 {
+        let (m, c) = (1 + i % 9, 100000 + i % 5000);
+        csv += &format!(
+            "{},A,Thing,1,2011-0{m}-0{m} 10:00,1.5,{c},UK\n",
+            536000 + i / 3
+        );
+    }
+    let path = write(dir.path(), "long.csv", csv);
+    let out = dir.path().join("out");
+    let mut child = std_bin()
+        .args(["segment", "--input", &path, "--out"])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let waited = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped (interrupted)"), "{stderr}");
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "stopped after {waited:?}"
+    );
+    assert!(!out.join("customers.csv").exists(), "nothing written");
 }

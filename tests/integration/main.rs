@@ -12,6 +12,7 @@ mod formats;
 mod fuzz;
 mod hostile;
 mod hostile_readers;
+mod hostile_service;
 mod llm;
 mod llm_server;
 mod options;

@@ -18,7 +18,8 @@ use crate::common::multipart_body;
 use crate::llm::{Api, KEY};
 
 fn state_with(dir: &Path, token: Option<&str>, settings: Settings) -> Arc<AppState> {
-    Arc::new(AppState::new(dir, settings, token.map(String::from)).unwrap())
+    let state = AppState::new(dir, settings, token.map(String::from)).unwrap();
+    Arc::new(state.with_runner(assert_cmd::cargo::cargo_bin("rfm-agent")))
 }
 
 fn state(dir: &Path) -> Arc<AppState> {

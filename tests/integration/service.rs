@@ -111,8 +111,9 @@ impl Api {
     }
 }
 
-/// An upload refused before it is read (413 over the limit, 401 without the token) gets its
-/// answer, not a connection reset, however much of the body was still on its way.
+/// An upload refused before it is read (413 over the limit, whoever sends it; 401 without
+/// the token) gets its answer, not a connection reset, however much of the body was still
+/// on its way.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_uploads_are_answered_not_reset() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +128,7 @@ async fn refused_uploads_are_answered_not_reset() {
         token: Some(TOKEN),
     };
     let big = vec![b'x'; 48 << 20];
+    let within = vec![b'x'; 6 << 20];
     let bare = client();
     for attempt in 0..4 {
         let (status, v) = api.upload(&[("file", Some("big.csv"), &big)]).await;
@@ -139,7 +141,7 @@ async fn refused_uploads_are_answered_not_reset() {
             v["error"].as_str().unwrap().contains("limit of 8 MB"),
             "{v}"
         );
-        let (kind, body) = multipart_body(&[("file", Some("big.csv"), &big)]);
+        let (kind, body) = multipart_body(&[("file", Some("big.csv"), &within)]);
         let r = bare
             .post(api.svc.url("/v1/runs"))
             .header("content-type", kind)

@@ -221,6 +221,10 @@ impl<'a> Rows<'a> {
     fn add(&mut self, cell: calamine::Cell<DataRef<'_>>) -> Result<(), IngestError> {
         let (row, col) = cell.get_position();
         if self.current_row != Some(row) {
+            // A sheet is one piece: a stop (Ctrl-C) is seen within it, every 64k rows.
+            if self.rows.is_multiple_of(1 << 16) {
+                crate::progress::checkpoint().map_err(|_| IngestError::Stopped)?;
+            }
             if self.current_row.is_some() {
                 self.flush()?;
             }
