@@ -57,8 +57,8 @@ impl Default for InputLimits {
 }
 
 /// What a run holds per customer at its peak, measured on the whole run (pass, clusters,
-/// predictions, report): 5,000,000 customers took 2.2 GB and 1,000,000 took 0.6 GB, about
-/// 440 and 540 bytes each beyond the process's own (bench/RESULTS.md).
+/// predictions, report; bench/customers.sh): 417 bytes each at 5,000,000 customers and 471
+/// at 1,000,000, beyond what a run of a few thousand takes.
 pub const BYTES_PER_CUSTOMER: u64 = 512;
 
 /// What one distinct (customer, invoice) pair takes in the set that counts invoices.

@@ -117,11 +117,9 @@ type Form = (
     Map<String, Value>,
 );
 
-/// Form fields read at most (the file, and each option once, with room to spare).
+/// Form fields read at most (the file, and each option once, with room to spare): each
+/// option may come once and each is at most 4 KB, so the options take 40 KB at most.
 const MAX_FIELDS: usize = 32;
-
-/// Bytes of all option values together.
-const MAX_OPTION_BYTES: usize = 64 << 10;
 
 /// Reads the upload form: the file streams to a temporary file beside the runs, never whole
 /// into memory; a field is refused at its header when its name is not one the form takes,
@@ -139,7 +137,7 @@ async fn read_form(s: &Shared, mut form: Multipart) -> Result<Form, ApiError> {
         }
     };
     let mut file = None;
-    let (mut opts, mut fields, mut option_bytes) = (Map::new(), 0usize, 0usize);
+    let (mut opts, mut fields) = (Map::new(), 0usize);
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field.name().unwrap_or("").to_string();
         check_field_name(&name)?;
@@ -154,15 +152,9 @@ async fn read_form(s: &Shared, mut form: Multipart) -> Result<Form, ApiError> {
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(form_error)? {
                 value.extend_from_slice(&chunk);
-                option_bytes += chunk.len();
                 if value.len() > MAX_OPTION_VALUE {
                     return Err(ApiError::BadRequest(format!(
                         "the option `{name}` is longer than {MAX_OPTION_VALUE} bytes; send a shorter value"
-                    )));
-                }
-                if option_bytes > MAX_OPTION_BYTES {
-                    return Err(ApiError::BadRequest(format!(
-                        "the options come to more than {MAX_OPTION_BYTES} bytes; send shorter values"
                     )));
                 }
             }

@@ -40,7 +40,7 @@ pub struct RunSpec {
 }
 
 /// What a run's process does wrong on purpose: the service's tests of its isolation set
-/// `RFM_AGENT_RUN_FAULT` (panic, abort, hang, allocate) in the service's environment to see
+/// `RFM_AGENT_RUN_FAULT` (panic, abort, hang, allocate, reserve) in the service's environment to see
 /// each kind of death handled; runs of the built-in sample then strike it, uploads do not.
 /// Nothing else sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,6 +54,8 @@ pub enum Fault {
     Hang,
     /// Touches memory until it is stopped.
     Allocate,
+    /// Asks for 8 GiB at once, more address space than a run has: the allocation fails.
+    Reserve,
 }
 
 impl Fault {
@@ -71,6 +73,11 @@ impl Fault {
             Fault::Hang => loop {
                 std::thread::sleep(std::time::Duration::from_secs(60));
             },
+            Fault::Reserve => {
+                let held: Vec<u8> = Vec::with_capacity(8 << 30);
+                std::hint::black_box(&held);
+                Fault::Hang.strike();
+            }
             Fault::Allocate => {
                 let mut held: Vec<Vec<u8>> = Vec::new();
                 loop {

@@ -173,6 +173,31 @@ fn sample_processes(
     })
 }
 
+/// Starts a run and waits until it computes; returns its id.
+fn running(api: &Api, fields: &[(&str, Option<&str>, &[u8])]) -> String {
+    let (status, text) = api.upload(fields);
+    assert_eq!(status, 202, "{text}");
+    let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    loop {
+        let path = format!("/v1/runs/{id}");
+        let v: Value = api
+            .req(reqwest::Method::GET, &path)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if v["run"]["status"] == "running" {
+            return id;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{v}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn delete_ends_the_run_process_before_its_slot_is_free() {
     let dir = tempfile::tempdir().unwrap();
@@ -265,6 +290,48 @@ fn delete_ends_the_run_process_before_its_slot_is_free() {
     api.still_serves("20 deleted runs");
 }
 
+/// A run's process has its limits (memory from `[limits] max_memory_mb`, 2048 MiB, plus 4 GiB
+/// of address space; no core dumps), its own process group, and no secret of the service's
+/// in its environment.
+fn confined(pid: u32) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let limit = |name: &str| {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        limit("Max address space"),
+        ((2048u64 << 20) + (4 << 30)).to_string(),
+        "{limits}"
+    );
+    assert_eq!(limit("Max core file size"), "0", "{limits}");
+    assert_ne!(limit("Max cpu time"), "unlimited", "{limits}");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        !environ.contains(TOKEN) && !environ.contains("RFM_AGENT_TOKEN"),
+        "{environ}"
+    );
+    assert!(
+        !environ.contains("RFM_AGENT_RUN_FAULT"),
+        "the spec carries what a run needs"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let group = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert_eq!(group, pid.to_string(), "its own process group");
+}
+
 /// Runs of the built-in sample strike `fault`; file uploads run as usual.
 fn faulty(dir: &std::path::Path, fault: &str, env: &[(&str, &str)]) -> Api {
     let mut all = vec![("RFM_AGENT_RUN_FAULT", fault)];
@@ -277,7 +344,7 @@ fn sample_run(api: &Api) -> Value {
 }
 
 #[test]
-fn a_run_that_dies_fails_plainly_and_the_next_succeeds() {
+fn a_run_past_its_time_or_memory_is_stopped_and_the_next_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     // Past its time: the process is ended, not left running.
     let api = faulty(
@@ -312,14 +379,20 @@ fn a_run_that_dies_fails_plainly_and_the_next_succeeds() {
     assert!(v["run"]["peak_mib"].as_u64().unwrap() >= 150, "{v}");
     api.still_serves("a run past its memory");
     drop(api);
-    // Killed from outside (the kernel's out-of-memory killer, an operator).
+    // One allocation past its address space fails at once (not overcommitted).
+    let api = faulty(dir.path(), "reserve", &[]);
+    let v = sample_run(&api);
+    let error = v["run"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("needed more than its 2048 MiB"), "{v}");
+    api.still_serves("an allocation past the address space");
+}
+
+#[test]
+fn a_run_killed_from_outside_fails_plainly_and_the_next_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    // The kernel's out-of-memory killer, an operator: SIGKILL.
     let api = faulty(dir.path(), "hang", &[]);
-    let (status, text) = api.upload(&[("sample", None, b"true"), ("llm", None, b"rules")]);
-    assert_eq!(status, 202, "{text}");
-    let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = running(&api, &[("sample", None, b"true"), ("llm", None, b"rules")]);
     let started = Instant::now();
     let victim = loop {
         if let Some((pid, _)) = children(api.svc.child.id()).first() {
@@ -331,6 +404,7 @@ fn a_run_that_dies_fails_plainly_and_the_next_succeeds() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    confined(victim);
     std::process::Command::new("kill")
         .args(["-KILL", &victim.to_string()])
         .status()
@@ -345,9 +419,13 @@ fn a_run_that_dies_fails_plainly_and_the_next_succeeds() {
         "{v}"
     );
     api.still_serves("a run killed by SIGKILL");
-    drop(api);
-    // A panic and an abort: an internal error with a reference; the panic's words only in
-    // the service's log.
+}
+
+/// A panic and an abort: an internal error with a reference; the panic's words only in the
+/// service's log.
+#[test]
+fn a_run_that_panics_or_aborts_is_an_internal_error_with_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
     for fault in ["panic", "abort"] {
         let api = faulty(dir.path(), fault, &[]);
         let v = sample_run(&api);
@@ -501,6 +579,15 @@ fn sessions_are_kept_by_the_service_and_end_at_sign_out() {
         401,
         "the old cookie is worthless after sign-out"
     );
+    // A restart ends every session.
+    let cookie = sign_in(&api).split(';').next().unwrap().to_string();
+    drop(api);
+    let api = Api::start(dir.path(), &[]);
+    let r = (no_redirects().get(api.svc.url("/v1/runs")))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "sessions end with the service");
     drop(api);
     let dir = tempfile::tempdir().unwrap();
     let api = Api::start(
