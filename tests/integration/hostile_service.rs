@@ -218,35 +218,12 @@ fn delete_ends_the_run_process_before_its_slot_is_free() {
     let pid = api.svc.child.id();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_processes(pid, done.clone());
-    for cycle in 0..20 {
+    for _ in 0..20 {
         let fields = [
             ("file", Some("slow.csv.gz"), &slow[..]),
             ("llm", None, b"rules"),
         ];
-        let (status, text) = api.upload(&fields);
-        assert_eq!(status, 202, "cycle {cycle}: {text}");
-        let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let started = Instant::now();
-        loop {
-            let path = format!("/v1/runs/{id}");
-            let v: Value = api
-                .req(reqwest::Method::GET, &path)
-                .send()
-                .unwrap()
-                .json()
-                .unwrap();
-            if v["run"]["status"] == "running" {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "cycle {cycle}: {v}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let id = running(&api, &fields);
         let r = api
             .req(reqwest::Method::DELETE, &format!("/v1/runs/{id}"))
             .send()
