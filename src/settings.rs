@@ -137,9 +137,10 @@ pub struct ServerSettings {
     /// Memory for all runs together, in MiB: each run holds its `[limits] max_memory_mb`
     /// while it lives, and waits when that is spent.
     pub max_memory_mb: u64,
-    /// Finished runs kept; the oldest go first.
+    /// Finished runs kept; those that finished first go first.
     pub keep_runs: usize,
-    /// What the stored runs may take on disk, in GB; the oldest finished runs go first.
+    /// What the stored runs may take on disk, in GB; the runs that finished first go first
+    /// (never the last to finish).
     pub max_store_gb: f64,
     /// Addresses of reverse proxies (IPs or CIDR blocks) whose `X-Forwarded-For` names the
     /// client, for throttling each client on its own; none by default.

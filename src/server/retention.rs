@@ -1,6 +1,7 @@
 //! Stored runs within bounds: at most `[server] keep_runs` finished runs, and all runs within
-//! `[server] max_store_gb` on disk; the oldest finished runs go first (queued and running
-//! ones are never removed). A failed run keeps its error, not its upload.
+//! `[server] max_store_gb` on disk; the runs that finished first go first (queued and running
+//! ones are never removed, nor the run that finished last, so that its results can be read
+//! however small the limits). A failed run keeps its error, not its upload.
 
 use std::path::Path;
 
@@ -27,11 +28,13 @@ pub fn prune(state: &Shared) {
 
 /// Removes the oldest finished runs past the limits; returns how many.
 pub fn prune_now(state: &Shared) -> usize {
-    let Ok(finished) = state.store.finished_oldest_first() else {
+    let Ok(mut finished) = state.store.finished_oldest_first() else {
         return 0;
     };
+    // The run that finished last stays.
+    finished.pop();
     let server = &state.settings.server;
-    let mut excess = finished.len().saturating_sub(server.keep_runs);
+    let mut excess = (finished.len() + 1).saturating_sub(server.keep_runs.max(1));
     let limit = (server.max_store_gb.max(0.0) * 1e9) as u64;
     let mut stored = size(&state.data_dir.join("runs"));
     let mut removed = 0;

@@ -288,11 +288,12 @@ impl Store {
         rows.collect()
     }
 
-    /// Finished (done or failed) runs, oldest first.
+    /// Finished (done or failed) runs, the one that finished first first (times are to the
+    /// second; the order they were stored in breaks a tie).
     pub fn finished_oldest_first(&self) -> rusqlite::Result<Vec<String>> {
         let db = self.db.lock().unwrap();
         let mut stmt = db.prepare(
-            "SELECT id FROM runs WHERE status IN ('done', 'failed') ORDER BY created, id",
+            "SELECT id FROM runs WHERE status IN ('done', 'failed') ORDER BY updated, rowid",
         )?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()

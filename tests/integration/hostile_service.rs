@@ -68,6 +68,18 @@ fn cpu_ticks(pid: u32) -> u64 {
     at(14) + at(15)
 }
 
+/// The ids of the runs the service lists (its first page).
+fn run_ids(api: &Api) -> Vec<String> {
+    let list: Value = (api.req(reqwest::Method::GET, "/v1/runs"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    (list["runs"].as_array().unwrap().iter())
+        .filter_map(|r| r["id"].as_str().map(String::from))
+        .collect()
+}
+
 /// Every run's recorded peak, in MiB.
 fn run_peaks(api: &Api) -> Vec<u64> {
     let list: Value = (api.req(reqwest::Method::GET, "/v1/runs?limit=1000"))
@@ -257,13 +269,7 @@ fn delete_ends_the_run_process_before_its_slot_is_free() {
         busy < 30,
         "the service used {busy} ticks of 100 in the second after"
     );
-    let list: Value = api
-        .req(reqwest::Method::GET, "/v1/runs")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(list["runs"].as_array().unwrap().len(), 0, "{list}");
+    assert_eq!(run_ids(&api), Vec::<String>::new());
     api.still_serves("20 deleted runs");
 }
 
@@ -774,6 +780,49 @@ fn stored_runs_are_bounded_and_listed_in_pages() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 400, "{query}");
     }
+}
+
+#[test]
+fn stored_runs_stay_within_their_disk_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A kilobyte: every finished run but the newest goes, with its folder.
+    let api = Api::start(
+        dir.path(),
+        &[("RFM_AGENT__SERVER__MAX_STORE_GB", "0.000001")],
+    );
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let fields = [
+            ("file", Some("ok.csv"), small_csv(20).into_bytes()),
+            ("k", None, b"2".to_vec()),
+        ];
+        let fields: Vec<(&str, Option<&str>, &[u8])> =
+            fields.iter().map(|(n, f, v)| (*n, *f, &v[..])).collect();
+        let v = api.run(&fields);
+        assert_eq!(v["run"]["status"], "done", "{v}");
+        ids.push(v["run"]["id"].as_str().unwrap().to_string());
+    }
+    let started = Instant::now();
+    loop {
+        let kept = run_ids(&api);
+        if kept == [ids[2].clone()] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "kept {kept:?} of {ids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dir.path().join("runs").join(&ids[0]).exists());
+    assert!(
+        dir.path()
+            .join("runs")
+            .join(&ids[2])
+            .join("out")
+            .join("report.html")
+            .exists()
+    );
 }
 
 #[test]
