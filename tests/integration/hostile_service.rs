@@ -370,6 +370,44 @@ fn a_run_past_its_time_or_memory_is_stopped_and_the_next_succeeds() {
     api.still_serves("an allocation past the address space");
 }
 
+/// A run waits for memory: with room for one run's limit, a second run stays queued, saying
+/// so, until the first has ended and given its memory back.
+#[test]
+fn runs_wait_for_memory_and_start_once_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = faulty(
+        dir.path(),
+        "hang",
+        &[
+            ("RFM_AGENT__SERVER__MAX_MEMORY_MB", "2048"),
+            ("RFM_AGENT__SERVER__MAX_RUNNING", "2"),
+        ],
+    );
+    let first = running(&api, &[("sample", None, b"true"), ("llm", None, b"rules")]);
+    let fields = [("file", Some("ok.csv"), small_csv(20).into_bytes())];
+    let (status, text) = api.upload(&[(fields[0].0, fields[0].1, &fields[0].2[..])]);
+    assert_eq!(status, 202, "{text}");
+    let second = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    let v: Value = (api.req(reqwest::Method::GET, &format!("/v1/runs/{second}")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["run"]["status"], "queued", "{v}");
+    assert_eq!(v["run"]["progress"], "waiting for memory", "{v}");
+    assert_eq!(children(api.svc.child.id()).len(), 1, "one run process");
+    let r = api
+        .req(reqwest::Method::DELETE, &format!("/v1/runs/{first}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(api.wait(&second)["run"]["status"], "done");
+}
+
 #[test]
 fn a_run_killed_from_outside_fails_plainly_and_the_next_succeeds() {
     let dir = tempfile::tempdir().unwrap();
