@@ -295,23 +295,19 @@ pub fn multipart_body(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A test's outside requirement is missing: a failure on CI, where `.ci/run` provides it;
-/// elsewhere the test is skipped with a note.
-pub fn missing_outside_ci(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide {what}: .ci/run sets it up"
-    );
-    eprintln!("note: {what} is not available here: this test did not run");
+/// What a test needs from outside (a server `.ci/run` starts, the reference data), from the
+/// environment variable `var`; without it the test fails, saying what is missing. Such tests
+/// are `#[ignore = "needs …"]`: plain `cargo test` lists them as ignored, never as passed,
+/// and `.ci/run` runs them all with `--include-ignored`.
+pub fn needs(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("this test needs {what} in {var}; .ci/run sets it up (an ignored test runs with --include-ignored)")
+    })
 }
 
 /// The URL of the real llama.cpp server that `.ci/run` starts (RFM_AGENT_LLM_SERVER).
-pub fn llm_server() -> Option<std::ffi::OsString> {
-    let url = std::env::var_os("RFM_AGENT_LLM_SERVER");
-    if url.is_none() {
-        missing_outside_ci("the llama.cpp server (RFM_AGENT_LLM_SERVER)");
-    }
-    url
+pub fn llm_server() -> std::ffi::OsString {
+    needs("RFM_AGENT_LLM_SERVER", "the llama.cpp server").into()
 }
 
 /// A minimal workbook: one sheet with `sheet_xml` as its `<sheetData>` content (inline

@@ -4,21 +4,18 @@
 
 use std::process::Output;
 
-use crate::common::{missing_outside_ci, sizes, std_bin};
+use crate::common::{needs, sizes, std_bin};
 use crate::reference::{check_ledger, data_dir};
 
 /// The server's URL and password, when `.ci/run` started one.
-fn server() -> Option<(String, String)> {
-    match (
-        std::env::var("RFM_AGENT_POSTGRES"),
-        std::env::var("RFM_AGENT_POSTGRES_PASSWORD"),
-    ) {
-        (Ok(url), Ok(password)) => Some((url, password)),
-        _ => {
-            missing_outside_ci("a PostgreSQL server (RFM_AGENT_POSTGRES)");
-            None
-        }
-    }
+fn server() -> (String, String) {
+    (
+        needs("RFM_AGENT_POSTGRES", "a PostgreSQL server"),
+        needs(
+            "RFM_AGENT_POSTGRES_PASSWORD",
+            "the PostgreSQL server's password",
+        ),
+    )
 }
 
 fn run(args: &[&str], password: &str) -> Output {
@@ -36,10 +33,9 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL (RFM_AGENT_POSTGRES) and the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 fn the_reference_table_gives_the_same_segments_as_the_file() {
-    let (Some((url, password)), Some(data)) = (server(), data_dir()) else {
-        return;
-    };
+    let ((url, password), data) = (server(), data_dir());
     let dir = tempfile::tempdir().unwrap();
     let file = data.join("online_retail.csv.gz").display().to_string();
     for frequency in ["lines", "invoices"] {
@@ -191,10 +187,9 @@ fn refused(args: &[&str], password: &str, out_dir: &std::path::Path) -> String {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL (RFM_AGENT_POSTGRES); .ci/run provides them"]
 fn database_errors_name_the_engine_the_host_and_what_to_do() {
-    let Some((url, password)) = server() else {
-        return;
-    };
+    let (url, password) = server();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let host = url.trim_start_matches("postgres://");
@@ -282,10 +277,9 @@ fn database_errors_name_the_engine_the_host_and_what_to_do() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL (RFM_AGENT_POSTGRES); .ci/run provides them"]
 fn the_password_file_is_read_and_a_slow_query_times_out() {
-    let Some((url, password)) = server() else {
-        return;
-    };
+    let (url, password) = server();
     let dir = tempfile::tempdir().unwrap();
     let pgpass = dir.path().join("pgpass");
     let port = url.rsplit(':').next().unwrap().split('/').next().unwrap();
@@ -329,14 +323,13 @@ fn the_password_file_is_read_and_a_slow_query_times_out() {
 /// `prefer` (the default) and `require` encrypt without checking the certificate;
 /// `verify-full` checks it against PGSSLROOTCERT and the host name, `verify-ca` the CA only.
 #[test]
+#[ignore = "needs PostgreSQL (RFM_AGENT_POSTGRES); .ci/run provides them"]
 fn sslmode_encrypts_and_verify_modes_check_the_certificate() {
-    let Some((url, password)) = server() else {
-        return;
-    };
-    let Ok(ca) = std::env::var("RFM_AGENT_POSTGRES_CA") else {
-        missing_outside_ci("the test PostgreSQL's CA certificate (RFM_AGENT_POSTGRES_CA)");
-        return;
-    };
+    let (url, password) = server();
+    let ca = needs(
+        "RFM_AGENT_POSTGRES_CA",
+        "the test PostgreSQL's CA certificate",
+    );
     let tls_only = "SELECT r.* FROM retail r, pg_stat_ssl s \
                     WHERE s.pid = pg_backend_pid() AND s.ssl AND r.customerid < 12700";
     let with = |url: &str, root: Option<&str>| {
@@ -382,10 +375,9 @@ fn sslmode_encrypts_and_verify_modes_check_the_certificate() {
 
 /// The service reads a source its operator named; a client names it, never a URL.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL (RFM_AGENT_POSTGRES); .ci/run provides them"]
 async fn the_service_runs_on_a_named_source() {
-    let Some((url, password)) = server() else {
-        return;
-    };
+    let (url, password) = server();
     let source = rfm_agent::settings::SourceSettings {
         url,
         query: "SELECT * FROM retail WHERE customerid < 12700".into(),

@@ -5,18 +5,14 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{missing_outside_ci, sizes, std_bin};
+use crate::common::{needs, sizes, std_bin};
 use crate::reference::{check_ledger, data_dir};
 
 /// `sc://…/;token=…` for the server in `var`, and the token, when `.ci/run` started it.
-fn server(var: &str) -> Option<(String, String)> {
-    match (std::env::var(var), std::env::var("RFM_AGENT_SPARK_TOKEN")) {
-        (Ok(url), Ok(token)) => Some((format!("{url}/;token={token}"), token)),
-        _ => {
-            missing_outside_ci(&format!("a Spark Connect server ({var})"));
-            None
-        }
-    }
+fn server(var: &str) -> (String, String) {
+    let url = needs(var, "a Spark Connect server");
+    let token = needs("RFM_AGENT_SPARK_TOKEN", "the Spark Connect server's token");
+    (format!("{url}/;token={token}"), token)
 }
 
 /// The binary on Spark, the address (with its token) in SPARK_REMOTE as a user would set it.
@@ -103,10 +99,9 @@ fn files_same_as_local(
 }
 
 #[test]
+#[ignore = "needs Spark Connect (RFM_AGENT_SPARK) and the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 fn parquet_csv_and_a_catalog_table_on_spark_give_the_reference_segments() {
-    let (Some((remote, token)), Some(data)) = (server("RFM_AGENT_SPARK"), data_dir()) else {
-        return;
-    };
+    let ((remote, token), data) = (server("RFM_AGENT_SPARK"), data_dir());
     let parquet = data.join("online_retail.parquet");
     let csv = data.join("online_retail.csv.gz");
     let dir = tempfile::tempdir().unwrap();
@@ -166,11 +161,9 @@ fn sql(remote: &str, statement: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs Spark Connect (RFM_AGENT_SPARK) and the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 fn a_standalone_cluster_runs_the_job_on_its_executors_with_the_same_result() {
-    let (Some((remote, token)), Some(data)) = (server("RFM_AGENT_SPARK_CLUSTER"), data_dir())
-    else {
-        return;
-    };
+    let ((remote, token), data) = (server("RFM_AGENT_SPARK_CLUSTER"), data_dir());
     // The tasks run in executor processes started by the worker, not in the server.
     let where_ = sql(
         &remote,
@@ -207,10 +200,9 @@ fn refused(remote: &str, token: &str, args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs Spark Connect (RFM_AGENT_SPARK) and the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 fn spark_errors_name_the_engine_the_host_and_what_to_do() {
-    let (Some((remote, token)), Some(data)) = (server("RFM_AGENT_SPARK"), data_dir()) else {
-        return;
-    };
+    let ((remote, token), data) = (server("RFM_AGENT_SPARK"), data_dir());
     let parquet = data.join("online_retail.parquet").display().to_string();
     let input = ["--input", parquet.as_str()];
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -284,10 +276,9 @@ fn spark_errors_name_the_engine_the_host_and_what_to_do() {
 
 /// The service runs on a Spark source its operator named.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Spark Connect (RFM_AGENT_SPARK) and the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 async fn the_service_runs_on_a_named_spark_source() {
-    let (Some((remote, token)), Some(data)) = (server("RFM_AGENT_SPARK"), data_dir()) else {
-        return;
-    };
+    let ((remote, token), data) = (server("RFM_AGENT_SPARK"), data_dir());
     let source = rfm_agent::settings::SourceSettings {
         engine: rfm_agent::engine::EngineKind::Spark,
         url: remote,

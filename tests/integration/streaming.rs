@@ -128,8 +128,9 @@ fn check_run(
 }
 
 #[test]
+#[ignore = "needs the reference data (RFM_AGENT_REFERENCE_DATA); .ci/run provides them"]
 fn reference_rfm_matches_a_plain_aggregation() {
-    let Some(dir) = data_dir() else { return };
+    let dir = data_dir();
     let path = dir.join("online_retail.csv.gz");
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
     let mut reader = csv::Reader::from_reader(gz);
