@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::clean::Returns;
-use crate::ingest::Encoding;
-use crate::options::{DateChoice, Delimiter, InputFormat, KChoice, KRange, RunOptions};
-use crate::rfm::Frequency;
-use crate::settings::{Backend, OutputFormat, Settings};
+use rfm_core::clean::Returns;
+use rfm_core::ingest::Encoding;
+use rfm_core::options::{DateChoice, Delimiter, InputFormat, KChoice, KRange};
+use rfm_core::rfm::Frequency;
+use rfm_run::settings::RunOptions;
+use rfm_run::settings::{Backend, OutputFormat, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -92,7 +93,7 @@ pub struct BatchArgs {
     pub segments: Option<Vec<String>>,
     /// Channels, comma-separated.
     #[arg(long, value_delimiter = ',', value_enum, default_value = "email")]
-    pub channels: Vec<crate::batch::Channel>,
+    pub channels: Vec<rfm_campaigns::batch::Channel>,
     /// Locales, comma-separated (offline templates: en, de, fr).
     #[arg(long, value_delimiter = ',', default_value = "en")]
     pub locales: Vec<String>,
@@ -142,7 +143,7 @@ pub struct ClvArgs {
     pub run: RunArgs,
     /// Period of the purchase histories: day or week (Monday to Sunday).
     #[arg(long, value_enum, value_name = "PERIOD")]
-    pub period: Option<crate::rfm::histories::Period>,
+    pub period: Option<rfm_core::rfm::histories::Period>,
     /// Fit on purchases up to this date; the rest is the hold-out the fit is checked on.
     #[arg(long, value_name = "DATE")]
     pub calibration_end: Option<String>,
@@ -234,13 +235,13 @@ pub struct InputArgs {
     pub date_format: Option<DateChoice>,
     /// Export layout: auto (from the header), none, uci, shopify, woocommerce or stripe.
     #[arg(long, value_name = "NAME")]
-    pub preset: Option<crate::ingest::PresetChoice>,
+    pub preset: Option<rfm_core::ingest::PresetChoice>,
     /// Currency to keep when the export holds several (a code such as USD), or converted.
     #[arg(long, value_name = "CODE")]
-    pub currency: Option<crate::ingest::CurrencyChoice>,
+    pub currency: Option<rfm_core::ingest::CurrencyChoice>,
     /// Clock for times written with a UTC offset: UTC (default) or an IANA zone name.
     #[arg(long, value_name = "ZONE")]
-    pub timezone: Option<crate::options::TimeZoneChoice>,
+    pub timezone: Option<rfm_core::options::TimeZoneChoice>,
 }
 
 /// Where the data lives when it is not a local file.
@@ -248,7 +249,7 @@ pub struct InputArgs {
 pub struct EngineArgs {
     /// Who runs the pass (auto: PostgreSQL for --input postgres://…, else this machine).
     #[arg(long, value_enum, value_name = "ENGINE")]
-    pub engine: Option<crate::engine::EngineKind>,
+    pub engine: Option<rfm_engines::EngineKind>,
     /// With --engine spark: the Spark Connect server, sc://HOST:PORT (else SPARK_REMOTE).
     #[arg(long, value_name = "URL")]
     pub spark_remote: Option<String>,

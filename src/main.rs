@@ -15,7 +15,7 @@ use rfm_agent::cli::{
 };
 use rfm_agent::run_folder::{Document, ElbowFile, MigrationFile};
 use rfm_agent::settings::Settings;
-use rfm_agent::{agent, compare, convert, output, pipeline, progress, remedy, report, sample};
+use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, words};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -54,12 +54,12 @@ fn main() -> ExitCode {
     }
     match outcome {
         Ok(code) => code,
-        Err(e) if progress::was_stopped(&e) => {
+        Err(e) if rfm_core::scan::was_stopped(&e) => {
             eprintln!("stopped (interrupted); nothing was written");
             ExitCode::from(130)
         }
         Err(e) => {
-            let text = remedy::render(&e, remedy::FrontEnd::Cli);
+            let text = words::render(&e, words::FrontEnd::Cli);
             eprintln!("error: {}", rfm_agent::bounded::message(&text));
             ExitCode::FAILURE
         }
@@ -115,7 +115,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             args.apply(&mut settings).map_err(anyhow::Error::msg)?;
             let run = segment_off_the_runtime(&settings).await?;
             if !settings.output.dir.is_empty() {
-                report::write_run(&run, None, &settings, Path::new(&settings.output.dir))?;
+                report::write_run(
+                    &run,
+                    None,
+                    &settings.output.currency,
+                    Path::new(&settings.output.dir),
+                )?;
             }
             print(&output::render(&run, settings.output.format)?)
         }
@@ -154,9 +159,15 @@ async fn agent_command(args: AgentArgs, mut settings: Settings) -> Result<ExitCo
     .with_frequency(settings.rfm.frequency);
     let (fixtures, record) = (args.llm.fixtures.as_deref(), args.llm.record.as_deref());
     let watch = interruptible()?;
-    let (run, doc) = agent::run::run(&settings, &prompts, fixtures, record, &watch).await?;
+    let (run, doc) =
+        rfm_agent::agent_run::run(&settings, &prompts, fixtures, record, &watch).await?;
     if !settings.output.dir.is_empty() {
-        report::write_run(&run, Some(&doc), &settings, Path::new(&settings.output.dir))?;
+        report::write_run(
+            &run,
+            Some(&doc),
+            &settings.output.currency,
+            Path::new(&settings.output.dir),
+        )?;
     }
     print(&match args.format {
         AgentFormat::Json => doc.to_json(),
@@ -185,7 +196,7 @@ fn sample_command(out: &Path) -> Result<ExitCode> {
 }
 
 /// The pipeline on a blocking thread (a database engine waits on the runtime from there).
-async fn segment_off_the_runtime(settings: &Settings) -> Result<pipeline::SegmentRun> {
+async fn segment_off_the_runtime(settings: &Settings) -> Result<rfm_agent::run::SegmentRun> {
     let s = settings.clone();
     interruptible()?
         .blocking(move || pipeline::run_segment(&s))
@@ -228,7 +239,7 @@ async fn elbow_command(args: ElbowArgs, mut settings: Settings) -> Result<ExitCo
 }
 
 async fn clv_command(args: rfm_agent::cli::ClvArgs, mut settings: Settings) -> Result<ExitCode> {
-    use rfm_agent::predict::report as clv;
+    use rfm_agent::output::clv;
     args.apply(&mut settings).map_err(anyhow::Error::msg)?;
     let run = segment_off_the_runtime(&settings).await?;
     let Some(report) = run.predictions.as_ref().and_then(|p| p.fitted()) else {
@@ -237,7 +248,7 @@ async fn clv_command(args: rfm_agent::cli::ClvArgs, mut settings: Settings) -> R
     let json = serde_json::to_string_pretty(report)? + "\n";
     if !settings.output.dir.is_empty() {
         let dir = Path::new(&settings.output.dir);
-        report::write_run(&run, None, &settings, dir)?;
+        report::write_run(&run, None, &settings.output.currency, dir)?;
         let csv = clv::predictions_csv(&run, report)?;
         let mut files = vec![
             ("clv.json".to_string(), json.as_bytes().to_vec()),
@@ -280,7 +291,7 @@ fn compare_command(args: CompareArgs) -> Result<ExitCode> {
 }
 
 async fn batch_command(args: BatchArgs, mut settings: Settings) -> Result<ExitCode> {
-    use rfm_agent::batch::run::{self as batch, BatchOptions, Stopped};
+    use rfm_agent::batch::run::{self as batch, BatchOptions, BatchSettings, Stopped};
     args.llm.apply(&mut settings);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -304,7 +315,12 @@ async fn batch_command(args: BatchArgs, mut settings: Settings) -> Result<ExitCo
         dry_run: args.dry_run,
         prompts: args.prompts.clone(),
     };
-    let summary = batch::run(&settings, &opts, client, stop).await?;
+    let parts = BatchSettings {
+        currency: &settings.output.currency,
+        llm: &settings.llm,
+        agent: &settings.agent,
+    };
+    let summary = batch::run(&parts, &opts, client, stop).await?;
     let json = serde_json::to_string_pretty(&summary)? + "\n";
     if !args.dry_run {
         let mut name = args.out.as_os_str().to_owned();

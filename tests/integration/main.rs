@@ -19,6 +19,7 @@ mod options;
 mod postgres;
 mod reference;
 mod report;
+mod run_folder;
 mod server;
 mod service;
 mod snapshots;
