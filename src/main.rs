@@ -171,7 +171,7 @@ async fn agent_command(args: AgentArgs, mut settings: Settings) -> Result<ExitCo
     }
     print(&match args.format {
         AgentFormat::Json => doc.to_json(),
-        AgentFormat::Markdown => agent::markdown(&doc.campaigns),
+        AgentFormat::Markdown => output::campaigns::markdown(&doc.campaigns),
         AgentFormat::Table => output::table::campaigns(&run, &doc)?,
     })
 }
@@ -329,7 +329,7 @@ async fn batch_command(args: BatchArgs, mut settings: Settings) -> Result<ExitCo
     }
     print(&match args.format {
         ShortFormat::Json => json,
-        ShortFormat::Table => batch::table(&summary, &opts),
+        ShortFormat::Table => output::batch::table(&summary, &opts),
     })?;
     // Interrupted: finished items are in the file; a rerun resumes.
     Ok(match summary.stopped {

@@ -13,7 +13,7 @@ pub mod writer;
 
 pub use prompts::{Prompts, PromptsError};
 pub use segments::{CATALOGUE, Outlook, Scores, Segment, name_clusters};
-pub use settings::AgentSettings;
+pub use settings::{AgentSettings, AgentSettingsError};
 
 pub use rfm_core::run_folder::{Campaign, CopySource, Email, RunSummary};
 
@@ -137,34 +137,4 @@ pub async fn llm_campaigns(
         done.push(c);
     }
     Ok(done)
-}
-
-/// Markdown for pasting into docs and tickets.
-pub fn markdown(campaigns: &[Campaign]) -> String {
-    let mut s = String::from("# Campaigns\n");
-    for c in campaigns {
-        s.push_str(&format!(
-            "\n## Cluster {}: {}\n\n{}\n\n**Strategy.** {}\n\n**Channels.** {}\n\n**Written by:** {}\n\n**From:** {}  \n**Subject:** {}  \n**Preheader:** {}\n\n{}\n",
-            c.cluster,
-            c.name,
-            c.rationale,
-            c.strategy,
-            c.channels.join(", "),
-            match &c.fallback {
-                Some(r) => format!("rules (fall-back: {r})"),
-                None => c.source.to_string(),
-            },
-            c.email.from,
-            c.email.subject,
-            c.email.preheader,
-            c.email.body
-                .lines()
-                .map(str::to_string)
-                .chain([String::new(), c.email.footer.clone()])
-                .map(|l| format!("> {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
-    s
 }

@@ -42,3 +42,20 @@ impl Default for AgentSettings {
         }
     }
 }
+
+/// Why the `[agent]` section cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AgentSettingsError {
+    #[error("agent.locale `{0}` is not a language the agent writes in; use en, de, fr, es or it")]
+    Locale(String),
+}
+
+impl AgentSettings {
+    /// Checks the section: the locale is one the agent writes in.
+    pub fn check(&self) -> Result<(), AgentSettingsError> {
+        match super::gate::language(&self.locale) {
+            Some(_) => Ok(()),
+            None => Err(AgentSettingsError::Locale(self.locale.clone())),
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! `--out DIR` (clusters.json beside the report files), all written whole or not at all.
 
 mod atomic;
+pub mod batch;
+pub mod campaigns;
 pub mod clv;
 pub mod csv_cell;
 mod settings;

@@ -50,7 +50,7 @@ pub fn render(input: &ReportInput, charts: &[Chart]) -> String {
     if let Some(doc) = input.campaigns {
         s.push('\n');
         s.push_str(
-            rfm_campaigns::agent::markdown(&doc.campaigns).trim_start_matches("# Campaigns\n"),
+            crate::output::campaigns::markdown(&doc.campaigns).trim_start_matches("# Campaigns\n"),
         );
     }
     let _ = writeln!(s, "\n## Charts\n");

@@ -161,8 +161,8 @@ pub enum SettingsError {
     Missing(String),
     #[error("invalid settings: {0}")]
     Invalid(#[from] config::ConfigError),
-    #[error("agent.locale `{0}` is not a language the agent writes in; use en, de, fr, es or it")]
-    Locale(String),
+    #[error(transparent)]
+    Agent(#[from] rfm_campaigns::agent::AgentSettingsError),
 }
 
 impl Settings {
@@ -188,9 +188,7 @@ impl Settings {
                 .with_list_parse_key("server.trusted_proxies"),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
-        if rfm_campaigns::agent::gate::language(&settings.agent.locale).is_none() {
-            return Err(SettingsError::Locale(settings.agent.locale));
-        }
+        settings.agent.check()?;
         Ok(settings)
     }
 }
