@@ -14,7 +14,7 @@ use rfm_agent::cli::{
     ShortFormat,
 };
 use rfm_agent::run_folder::{Document, ElbowFile, MigrationFile};
-use rfm_agent::settings::Settings;
+use rfm_agent::settings::{EngineEnvironment, Settings};
 use rfm_agent::{agent, compare, convert, output, pipeline, progress, report, sample, words};
 
 #[global_allocator]
@@ -110,6 +110,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(rfm_agent::server::job::main().await);
     }
     let mut settings = Settings::load(cli.config.as_deref())?;
+    // The engines' password and Spark's address from the environment, read here once. The
+    // service reads them itself into the secrets each run's process is handed.
+    if !matches!(cli.command, Command::Serve(_)) {
+        EngineEnvironment::read(&settings.engine).fill(&mut settings.engine);
+    }
     match cli.command {
         Command::Segment(args) => {
             args.apply(&mut settings).map_err(anyhow::Error::msg)?;

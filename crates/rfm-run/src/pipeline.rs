@@ -192,23 +192,18 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
     match kind {
         EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
         EngineKind::Postgres => {
-            // The settings' password, else PGPASSWORD; else the target reads the password file.
-            let password = match e.password.0.as_str() {
-                "" => std::env::var("PGPASSWORD").unwrap_or_default(),
-                p => p.to_string(),
-            };
+            // The settings' password (the front end put PGPASSWORD there when the settings
+            // had none); else the target reads the password file.
             let target =
-                postgres::Target::new(&s.input.path, &e.table, &e.query, &password, timeout)?;
+                postgres::Target::new(&s.input.path, &e.table, &e.query, &e.password.0, timeout)?;
             let runtime = tokio::runtime::Handle::try_current()
                 .context("the PostgreSQL engine needs the async runtime")?;
             runtime.block_on(postgres::scan(&target, opts))
         }
         EngineKind::Spark => {
-            // As PySpark: the address given (flag or settings), else SPARK_REMOTE.
-            let remote = match e.url.trim() {
-                "" => std::env::var("SPARK_REMOTE").unwrap_or_default(),
-                u => u.to_string(),
-            };
+            // As PySpark: the address given (flag or settings), else SPARK_REMOTE (which the
+            // front end put in the settings).
+            let remote = e.url.trim().to_string();
             let delimiter = match s.input.delimiter {
                 rfm_core::options::Delimiter::Byte(b) if b != b' ' => Some(b as char),
                 _ => None,

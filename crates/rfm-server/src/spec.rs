@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use rfm_run::settings::{ApiKey, Settings};
+use rfm_run::settings::{ApiKey, EngineEnvironment, Settings};
 
 /// The spec's schema version; a process reading another refuses it.
 pub const SCHEMA: u32 = 1;
@@ -114,18 +114,15 @@ impl Secrets {
             Ok(v) if !v.trim().is_empty() => v,
             _ => configured.0.clone(),
         };
-        let password = match settings.engine.password.0.as_str() {
-            "" => std::env::var("PGPASSWORD").unwrap_or_default(),
-            p => p.to_string(),
-        };
+        let env = EngineEnvironment::read(&settings.engine);
         Secrets {
             gemini_api_key: pick(&settings.llm.gemini_api_key, "GEMINI_API_KEY"),
             openai_api_key: pick(&settings.llm.openai_api_key, "OPENAI_API_KEY"),
-            engine_password: password,
-            spark_remote: match settings.engine.url.trim() {
-                "" => std::env::var("SPARK_REMOTE").unwrap_or_default(),
-                _ => String::new(),
+            engine_password: match settings.engine.password.is_empty() {
+                true => env.password,
+                false => settings.engine.password.0.clone(),
             },
+            spark_remote: env.spark_remote,
         }
     }
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
+mod environment;
 mod run_options;
+
+pub use environment::EngineEnvironment;
 
 pub use rfm_core::options::KChoice;
 pub use rfm_core::settings::{CleanSettings, ClusterSettings, InputSettings, RfmSettings};
