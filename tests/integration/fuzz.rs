@@ -46,7 +46,7 @@ fn read_with(bytes: Vec<u8>, format: FileFormat, columns: ColumnMap) {
         frequency: Default::default(),
         histories: None,
     };
-    if let Err(e) = scan(&input, &opts) {
+    if let Err(e) = scan(&input, &opts, &rfm_agent::progress::Silent) {
         let e = format!("{e:#}");
         let m = rfm_agent::bounded::message(&e);
         assert!(m.len() <= rfm_agent::bounded::MAX_MESSAGE);

@@ -39,6 +39,57 @@ impl Drop for StopGuard {
     }
 }
 
+/// Where the pass reports how far it has got and learns that it should stop. The pass is
+/// given one and hands it to its reader, its workers and its accumulator, whichever threads
+/// they run on; it never reaches for a thread's globals itself.
+pub trait Progress: Send + Sync {
+    /// How far the running step has got (e.g. "54,000,000 rows").
+    fn detail(&self, _text: &str) {}
+    /// `Err(Stopped)` once the work was asked to stop.
+    fn checkpoint(&self) -> Result<(), Stopped> {
+        Ok(())
+    }
+}
+
+/// Reports nowhere and never stops (tests, tools).
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// The step running on the calling thread, with its spinner and stop flag (what [`Steps`]
+/// and [`Watch`] set up there), as a sink any thread can use.
+pub struct ThisStep {
+    bar: Option<(ProgressBar, String)>,
+    stop: Option<std::sync::Arc<AtomicBool>>,
+}
+
+/// The calling thread's step, for the pass it is about to run.
+pub fn this_step() -> ThisStep {
+    ThisStep {
+        bar: CURRENT.with(|c| c.borrow().clone()),
+        stop: STOP.with(|s| s.borrow().clone()),
+    }
+}
+
+impl Progress for ThisStep {
+    fn detail(&self, text: &str) {
+        if let Some((bar, message)) = &self.bar {
+            bar.set_message(format!("{message}: {text}"));
+        }
+    }
+
+    fn checkpoint(&self) -> Result<(), Stopped> {
+        match self
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            true => Err(Stopped),
+            false => Ok(()),
+        }
+    }
+}
+
 /// `Err(Stopped)` once this thread's work was asked to stop.
 pub fn checkpoint() -> Result<(), Stopped> {
     let stop = STOP.with(|s| {
@@ -214,15 +265,6 @@ impl Drop for Steps {
         CURRENT.with(|c| *c.borrow_mut() = None);
         self.bar.finish_and_clear();
     }
-}
-
-/// Adds how far the running step has got (e.g. "54,000,000 rows") to its spinner line.
-pub fn detail(text: &str) {
-    CURRENT.with(|c| {
-        if let Some((bar, message)) = c.borrow().as_ref() {
-            bar.set_message(format!("{message}: {text}"));
-        }
-    });
 }
 
 /// A bar over a known number of items (the k sweep, LLM requests); thread-safe.

@@ -16,6 +16,7 @@ use crate::clean::typed::{self, Lines, Plan};
 use crate::clean::{CleanError, CleanOptions};
 use crate::dates::{self, DateFormat};
 use crate::ingest::{self, Chunk, Encoding, IngestError, Input, Piece, ReadOptions, SourceInfo};
+use crate::progress::Progress;
 use crate::rfm::Frequency;
 use crate::rfm::accumulate::{Accumulator, Settings, Totals};
 
@@ -41,10 +42,11 @@ pub struct Scan {
     pub date_ambiguous: bool,
 }
 
-/// Runs the pass over `input`; the input's SHA-256 is computed alongside.
-pub fn scan(input: &Input, opts: &ScanOptions) -> Result<Scan> {
+/// Runs the pass over `input`, telling `progress` how far it has got and stopping when it
+/// says so; the input's SHA-256 is computed alongside.
+pub fn scan(input: &Input, opts: &ScanOptions, progress: &dyn Progress) -> Result<Scan> {
     let hash = input.hash();
-    let result = match pass(input, opts) {
+    let result = match pass(input, opts, progress) {
         Err(e) if matches!(e.downcast_ref(), Some(IngestError::Reencode { .. })) => {
             tracing::info!(
                 "{}: not UTF-8 after all; reading it again as Latin-1",
@@ -52,7 +54,7 @@ pub fn scan(input: &Input, opts: &ScanOptions) -> Result<Scan> {
             );
             let mut latin1 = opts.clone();
             latin1.read.encoding = Encoding::Latin1;
-            pass(input, &latin1)
+            pass(input, &latin1, progress)
         }
         other => other,
     };
@@ -90,6 +92,7 @@ fn date_format(
     input: &Input,
     opts: &ScanOptions,
     column: &str,
+    progress: &dyn Progress,
 ) -> Result<(DateFormat, bool)> {
     let path = input.name();
     let wrap = |source| CleanError::Date {
@@ -124,7 +127,7 @@ fn date_format(
         }
     }
     // Errors past the held rows are left to the pass, which names their rows.
-    let mut probe = ingest::open(input, &opts.read)?;
+    let mut probe = ingest::open(input, &opts.read, progress)?;
     for piece in probe.pieces.by_ref().skip(held.len()) {
         match piece.map(|p| p()) {
             Ok(Ok(chunk)) => {
@@ -134,14 +137,14 @@ fn date_format(
             }
             _ => break,
         }
-        crate::progress::checkpoint()?;
+        progress.checkpoint()?;
     }
     Ok((format, true))
 }
 
-fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
+fn pass(input: &Input, opts: &ScanOptions, progress: &dyn Progress) -> Result<Scan> {
     let started = std::time::Instant::now();
-    let mut stream = ingest::open(input, &opts.read)?;
+    let mut stream = ingest::open(input, &opts.read, progress)?;
     let path = stream.source.path.clone();
     let Some(first) = first_rows(stream.pieces.as_mut())? else {
         return Err(IngestError::HeaderOnly { path }.into());
@@ -154,8 +157,14 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
         .unwrap_or_default();
     let emails = first.email.is_some();
     let mut held = vec![first];
-    let (date_format, date_ambiguous) =
-        date_format(&mut held, stream.pieces.as_mut(), input, opts, &column)?;
+    let (date_format, date_ambiguous) = date_format(
+        &mut held,
+        stream.pieces.as_mut(),
+        input,
+        opts,
+        &column,
+        progress,
+    )?;
     let plan = Arc::new(Plan {
         path: path.clone(),
         options: opts.clean.clone(),
@@ -176,7 +185,7 @@ fn pass(input: &Input, opts: &ScanOptions) -> Result<Scan> {
             acc.add(typed::classify(&part, &plan)?)?;
         }
     }
-    run_workers(stream.pieces, &plan, &mut acc)?;
+    run_workers(stream.pieces, &plan, &mut acc, progress)?;
     tracing::debug!(elapsed = ?started.elapsed(), rows = acc.rows(), "pass done");
     check_orders(&acc, opts, &path, &stream.source.columns)?;
     if acc.rows() == 0 {
@@ -262,6 +271,7 @@ fn run_workers(
     pieces: Box<dyn Iterator<Item = Result<Piece, IngestError>> + Send>,
     plan: &Arc<Plan>,
     acc: &mut Accumulator,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -278,7 +288,7 @@ fn run_workers(
             s.spawn(move || work(&jobs, &done, &plan));
         }
         drop(done_tx);
-        accumulate(done_rx, token_rx, acc)
+        accumulate(done_rx, token_rx, acc, progress)
     })
 }
 
@@ -335,13 +345,18 @@ fn work(jobs: &Mutex<Receiver<(usize, Piece)>>, done: &SyncSender<Done>, plan: &
 
 /// Takes the typed slices in file order. Returning (on an error) drops the channels, which
 /// ends the reader and the workers.
-fn accumulate(done: Receiver<Done>, tokens: Receiver<()>, acc: &mut Accumulator) -> Result<()> {
+fn accumulate(
+    done: Receiver<Done>,
+    tokens: Receiver<()>,
+    acc: &mut Accumulator,
+    progress: &dyn Progress,
+) -> Result<()> {
     let mut waiting: BTreeMap<(usize, usize), (bool, Result<Lines>)> = BTreeMap::new();
     let mut next = (0usize, 0usize);
     for (seq, sub, last, lines) in done {
         waiting.insert((seq, sub), (last, lines));
         while let Some((last, lines)) = waiting.remove(&next) {
-            crate::progress::checkpoint()?;
+            progress.checkpoint()?;
             let before = acc.rows() as usize;
             match lines {
                 Ok(lines) => acc.add(lines)?,
@@ -351,7 +366,7 @@ fn accumulate(done: Receiver<Done>, tokens: Receiver<()>, acc: &mut Accumulator)
                 next = (next.0 + 1, 0);
                 let _ = tokens.try_recv();
                 let rows = crate::fmt::thousands(acc.rows() as f64, 0);
-                crate::progress::detail(&format!("{rows} rows"));
+                progress.detail(&format!("{rows} rows"));
             } else {
                 next.1 += 1;
             }
@@ -377,4 +392,65 @@ pub fn was_stopped(e: &anyhow::Error) -> bool {
                 Some(crate::ingest::IngestError::Stopped)
             )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::progress::Stopped;
+    use crate::sample::{SampleSpec, generate};
+
+    /// A sink that keeps what it is told and stops when asked to.
+    #[derive(Default)]
+    struct Heard {
+        details: Mutex<Vec<String>>,
+        stop: AtomicBool,
+    }
+
+    impl Progress for Heard {
+        fn detail(&self, text: &str) {
+            self.details.lock().unwrap().push(text.to_string());
+        }
+        fn checkpoint(&self) -> Result<(), Stopped> {
+            match self.stop.load(Ordering::Relaxed) {
+                true => Err(Stopped),
+                false => Ok(()),
+            }
+        }
+    }
+
+    fn sample() -> Input {
+        Input::Bytes {
+            bytes: generate(&SampleSpec::default()).into(),
+            name: "sample".into(),
+        }
+    }
+
+    fn options() -> ScanOptions {
+        ScanOptions {
+            read: ReadOptions::default(),
+            clean: CleanOptions::default(),
+            frequency: Frequency::Invoices,
+            histories: None,
+        }
+    }
+
+    #[test]
+    fn the_pass_reports_to_the_sink_it_is_given_and_stops_when_it_says() {
+        let heard = Heard::default();
+        let scan = scan(&sample(), &options(), &heard).unwrap();
+        let details = heard.details.lock().unwrap().clone();
+        let last = details
+            .last()
+            .expect("the pass told the sink how far it got");
+        let rows = crate::fmt::thousands(scan.totals.rows as f64, 0);
+        assert_eq!(last, &format!("{rows} rows"), "{details:?}");
+        let stopped = Heard::default();
+        stopped.stop.store(true, Ordering::Relaxed);
+        let e = super::scan(&sample(), &options(), &stopped).unwrap_err();
+        assert!(was_stopped(&e), "{e:#}");
+    }
 }

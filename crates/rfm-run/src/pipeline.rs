@@ -190,7 +190,9 @@ fn scan_input(s: &Settings, opts: &ScanOptions) -> Result<Scan> {
         rfm_engines::file_rules_only(&opts.read)?;
     }
     match kind {
-        EngineKind::Auto | EngineKind::Local => scan::scan(&input(s), opts),
+        EngineKind::Auto | EngineKind::Local => {
+            scan::scan(&input(s), opts, &rfm_core::progress::this_step())
+        }
         EngineKind::Postgres => {
             // The settings' password (the front end put PGPASSWORD there when the settings
             // had none); else the target reads the password file.

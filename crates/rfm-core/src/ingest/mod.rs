@@ -436,8 +436,13 @@ pub(crate) struct Mapped {
 const TABLE_CHUNK_ROWS: usize = 1 << 18;
 
 /// Opens `input` for one streaming pass. Cheap: reads the header (and the first block of a
-/// text file), never the whole input.
-pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
+/// text file), never the whole input, except a workbook, read whole here (where `progress`
+/// can stop it).
+pub fn open(
+    input: &Input,
+    opts: &ReadOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Stream, IngestError> {
     let name = input.name();
     if let Input::File(path) = input
         && path.is_dir()
@@ -491,7 +496,7 @@ pub fn open(input: &Input, opts: &ReadOptions) -> Result<Stream, IngestError> {
             })?;
             opts.limits
                 .check_chunk(&name, raw.len() as u64, "the workbook's bytes")?;
-            let mapped = xlsx::read(&raw, &name, opts)?;
+            let mapped = xlsx::read(&raw, &name, opts, progress)?;
             drop(raw);
             if mapped.rows == 0 {
                 return Err(IngestError::HeaderOnly { path: name });

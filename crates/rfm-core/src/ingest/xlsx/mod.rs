@@ -9,6 +9,7 @@ use super::Resolved;
 use super::columns::Role;
 use super::limits::{XLSX_MAX_COLUMNS, XLSX_MAX_ROWS};
 use super::{IngestError, InputLimits, Mapped, ReadOptions, corrupt};
+use crate::progress::Progress;
 
 /// One cell of a mapped column.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ struct Held<'a> {
     bytes: u64,
     path: &'a str,
     limits: &'a InputLimits,
+    /// Told of nothing, asked whether to stop.
+    progress: &'a dyn Progress,
 }
 
 /// A mapped cell kept until the sheet ends, and again as it becomes a column.
@@ -92,13 +95,19 @@ fn check_shared_strings(
     held.charge(measure.bytes())
 }
 
-pub(crate) fn read(raw: &[u8], path: &str, opts: &ReadOptions) -> Result<Mapped, IngestError> {
+pub(crate) fn read(
+    raw: &[u8],
+    path: &str,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<Mapped, IngestError> {
     let mut zip = ::zip::ZipArchive::new(Cursor::new(raw)).map_err(|e| corrupt(path, "XLSX", e))?;
     check_inflated(&mut zip, path, &opts.limits)?;
     let mut held = Held {
         bytes: raw.len() as u64,
         path,
         limits: &opts.limits,
+        progress,
     };
     check_shared_strings(&mut zip, &mut held)?;
     drop(zip);
@@ -224,7 +233,7 @@ impl<'a> Rows<'a> {
         if self.current_row != Some(row) {
             // A sheet is one piece: a stop (Ctrl-C) is seen within it, every 64k rows.
             if self.rows.is_multiple_of(1 << 16) {
-                crate::progress::checkpoint().map_err(|_| IngestError::Stopped)?;
+                (self.held.progress.checkpoint()).map_err(|_| IngestError::Stopped)?;
             }
             if self.current_row.is_some() {
                 self.flush()?;
