@@ -79,25 +79,21 @@ impl Progress for ThisStep {
     }
 
     fn checkpoint(&self) -> Result<(), Stopped> {
-        match self
-            .stop
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-        {
-            true => Err(Stopped),
-            false => Ok(()),
-        }
+        stopped_by(self.stop.as_deref())
+    }
+}
+
+/// `Err(Stopped)` once `stop` is set; `Ok` without a flag.
+fn stopped_by(stop: Option<&AtomicBool>) -> Result<(), Stopped> {
+    match stop.is_some_and(|f| f.load(Ordering::Relaxed)) {
+        true => Err(Stopped),
+        false => Ok(()),
     }
 }
 
 /// `Err(Stopped)` once this thread's work was asked to stop.
 pub fn checkpoint() -> Result<(), Stopped> {
-    let stop = STOP.with(|s| {
-        s.borrow()
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-    });
-    if stop { Err(Stopped) } else { Ok(()) }
+    STOP.with(|s| stopped_by(s.borrow().as_deref()))
 }
 
 /// Calls `f(step, total, what)` for every step started on this thread until the guard drops.
@@ -161,14 +157,7 @@ impl Watch {
 
     /// `Err(Stopped)` once the work was asked to stop.
     pub fn checkpoint(&self) -> Result<(), Stopped> {
-        match self
-            .stop
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-        {
-            true => Err(Stopped),
-            false => Ok(()),
-        }
+        stopped_by(self.stop.as_deref())
     }
 
     /// Tells the observer of a stage (as [`announce`]); a stopped run ends here.
